@@ -1,0 +1,193 @@
+"""LiteLLM entry point. In the proxy's YAML::
+
+    litellm_settings:
+      callbacks: ["wilton_plugin.proxy.handler"]
+
+Importing this module (LiteLLM does it while loading its config) reads the same YAML, validates
+``wilton_settings`` and every deployment's ``wilton_tier``/``wilton_phi_score``, and stops the
+proxy with one line naming the bad key if anything is wrong. The handler then installs the routing
+strategy on the router (at start-up, and again on any request that finds it missing), adds the
+``x-wilton-*`` response headers and feeds outcomes back to the balancer and selector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from fastapi import HTTPException
+from litellm.integrations.custom_logger import CustomLogger
+
+from wilton_plugin.errors import ConfigError
+from wilton_plugin.metrics import Metrics
+from wilton_plugin.service import WiltonService, header_tier, valid_header_tier
+from wilton_plugin.settings import WiltonSettings, check_groups, parse_settings
+from wilton_plugin.strategy import ensure_installed
+
+log = logging.getLogger("wilton")
+
+CONFIG_EXIT_CODE = 78  # EX_CONFIG
+
+
+def load_config_file(path: str, environ: Mapping[str, str]) -> tuple[WiltonSettings, dict[str, Any]]:
+    """Read and validate Wilton's part of a LiteLLM YAML file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle) or {}
+    except OSError as exc:
+        raise ConfigError("config", path, f"Cannot read the file ({exc.strerror}).") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError("config", path, f"Not valid YAML ({str(exc).splitlines()[0]}).") from exc
+    if not isinstance(config, Mapping):
+        raise ConfigError("config", path, "Expected a YAML mapping at the top level.")
+    settings = parse_settings(config.get("wilton_settings"), environ)
+    groups = check_groups(config.get("model_list"), settings)
+    return settings, groups
+
+
+class WiltonHandler(CustomLogger):
+    """LiteLLM callbacks: strategy installation, request validation, headers and feedback."""
+
+    def __init__(self, service: WiltonService) -> None:
+        super().__init__()
+        self.service = service
+        self._install_task: asyncio.Task[None] | None = None
+
+    def ensure_router(self) -> None:
+        """(Re)install the strategy on the proxy's current router, if it exists."""
+        from litellm.proxy import proxy_server
+
+        router = getattr(proxy_server, "llm_router", None)
+        if router is not None:
+            ensure_installed(router, self.service)
+
+    async def install_when_ready(self, timeout_s: float = 120.0) -> None:
+        """Start-up task: wait for the proxy's router, then install the strategy."""
+        from litellm.proxy import proxy_server
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while getattr(proxy_server, "llm_router", None) is None:
+            if loop.time() > deadline:
+                log.error("wilton: no router after %.0fs; the strategy will be installed on the first request", timeout_s)
+                return
+            await asyncio.sleep(0.05)
+        self.ensure_router()
+
+    def start(self) -> None:
+        """Schedule ``install_when_ready`` when imported inside a running event loop (the proxy's)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._install_task = loop.create_task(self.install_when_ready())
+        self._install_task.add_done_callback(self._install_done)
+
+    def _install_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.service.error("install", task.exception() or RuntimeError("install failed"))
+
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> dict:
+        """Re-install the strategy if LiteLLM reset it; reject a malformed ``x-wilton-tier`` header."""
+        try:
+            self.ensure_router()
+        except Exception as exc:  # fail open: LiteLLM routes this request itself
+            self.service.error("install", exc)
+        if self.service.settings.allow_tier_header:
+            metadata = data.get("metadata") or data.get("litellm_metadata") or {}
+            asked = header_tier(metadata.get("headers") or {}) or header_tier(data.get("headers") or {})
+            if asked is not None and not valid_header_tier(asked):
+                raise HTTPException(
+                    status_code=400,
+                    detail=f"x-wilton-tier has value {asked!r}; valid values: selfhost, edge, frontier, local",
+                )
+        return data
+
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict,
+        user_api_key_dict: Any,
+        response: object,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, object] | None = None,
+    ) -> dict[str, str] | None:
+        """``x-wilton-tier``, ``x-wilton-phi`` and ``x-wilton-reason`` for the client."""
+        try:
+            return self.service.headers(str(data.get("litellm_call_id") or "")) or None
+        except Exception as exc:
+            self.service.error("headers", exc)
+            return None
+
+    async def async_log_success_event(self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """Feed latency, tokens and the served side back."""
+        try:
+            slo = kwargs.get("standard_logging_object") or {}
+            latency = slo.get("response_time")
+            await self.service.served(
+                call_id=str(kwargs.get("litellm_call_id") or slo.get("id") or ""),
+                deployment_id=slo.get("model_id"),
+                tokens=int(slo.get("total_tokens") or 0),
+                latency_s=float(latency) if isinstance(latency, int | float) else None,
+            )
+        except Exception as exc:
+            self.service.error("success", exc)
+
+    async def async_log_failure_event(self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """A failed attempt: undo its debt change (a retry decides afresh)."""
+        try:
+            await self.service.failed(str(kwargs.get("litellm_call_id") or ""))
+        except Exception as exc:
+            self.service.error("failure", exc)
+
+
+def _config_path(environ: Mapping[str, str]) -> str | None:
+    if environ.get("WILTON_CONFIG"):
+        return environ["WILTON_CONFIG"]
+    proxy_server = sys.modules.get("litellm.proxy.proxy_server")
+    path = getattr(proxy_server, "user_config_file_path", None)
+    return path or environ.get("CONFIG_FILE_PATH") or environ.get("WORKER_CONFIG")
+
+
+def refuse_to_start(error: ConfigError) -> None:
+    """Print the one-line error and stop the proxy (the whole proxy, also with several workers)."""
+    print(f"wilton: {error}", file=sys.stderr, flush=True)
+    if multiprocessing.parent_process() is not None and _parent_is_litellm():
+        os.kill(os.getppid(), signal.SIGTERM)  # uvicorn's supervisor would otherwise respawn us forever
+    os._exit(CONFIG_EXIT_CODE)
+
+
+def _parent_is_litellm() -> bool:
+    try:
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as handle:
+            return b"litellm" in handle.read()
+    except OSError:
+        return False
+
+
+def build_handler(environ: Mapping[str, str] | None = None) -> WiltonHandler:
+    """Validate the proxy's config and build the handler; refuse to start on a bad setting."""
+    environ = os.environ if environ is None else environ
+    path = _config_path(environ)
+    try:
+        if path is None or not os.path.isfile(path):
+            settings, groups = parse_settings(None, environ), {}
+            log.warning("wilton: no config file found (%s); defaults, no managed groups", path)
+        else:
+            settings, groups = load_config_file(path, environ)
+    except ConfigError as exc:
+        refuse_to_start(exc)
+        raise  # unreachable outside the proxy's process model, kept for type checkers and tests
+    service = WiltonService(settings, groups, metrics=Metrics())
+    handler = WiltonHandler(service)
+    handler.start()
+    return handler
+
+
+handler = build_handler()

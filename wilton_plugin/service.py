@@ -1,0 +1,318 @@
+"""The running plugin: holds the settings, the state store and the statistics, and turns LiteLLM's
+request data into the core's plain facts and back.
+
+It is the one place that knows both sides: ``strategy.py`` and ``proxy.py`` call it with LiteLLM
+objects; it calls the pure core with dataclasses. Every method that runs on a request's path is
+guarded by its caller (``fail open``): an exception here is logged once with context, counted in
+``wilton_plugin_errors_total`` and the request is routed as LiteLLM would have routed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wilton_plugin.core.balancer import FRONTIER, LOCAL, ScoreQuantiles
+from wilton_plugin.core.engine import GLOBAL_DEBT, Decision, RequestFacts, decide, target_for
+from wilton_plugin.core.scorer import make_scorer
+from wilton_plugin.core.selector import Candidate
+from wilton_plugin.core.stats import Ewma
+from wilton_plugin.core.window import WindowTotals
+from wilton_plugin.errors import ConfigError
+from wilton_plugin.metrics import Metrics
+from wilton_plugin.settings import LOCAL_TIERS, TIERS, DeploymentSpec, WiltonSettings, parse_deployment
+from wilton_plugin.state import LocalStore, Record, RedisStore
+
+log = logging.getLogger("wilton")
+
+TIER_HEADER = "x-wilton-tier"
+MAX_PENDING_DECISIONS = 10_000
+DEFAULT_OUTPUT_TOKENS = 256.0
+
+
+@dataclass
+class Pending:
+    """A decision waiting for its outcome (success/failure callback) and its response headers."""
+
+    decision: Decision
+    model_group: str
+    weight: float
+    token_scale: float  # tokens per work unit used for the estimate (tokens unit), else 1
+    phi: float | None  # window φ when decided
+    deltas: Mapping[str, float] = field(default_factory=dict)
+
+
+class WiltonService:
+    """Routing decisions and their bookkeeping for one proxy worker."""
+
+    def __init__(
+        self,
+        settings: WiltonSettings,
+        groups: Mapping[str, Sequence[DeploymentSpec]],
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.groups = dict(groups)
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.scorer = make_scorer(settings.scorer.name, settings.scorer.artifact)
+        self.store: LocalStore | RedisStore = LocalStore(settings, clock)
+        self.latency = Ewma(settings.selector.latency_ewma_alpha)
+        self.tokens = Ewma(0.05)  # mean total tokens per request, per model group
+        self.quantiles: dict[str, ScoreQuantiles] = {}
+        self.specs: dict[str, DeploymentSpec] = {}
+        self.pending: OrderedDict[str, Pending] = OrderedDict()
+        self._logged: set[tuple[str, str]] = set()
+        self.last_totals = WindowTotals()
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def bind(self, model_list: Sequence[Mapping[str, Any]], redis_client: Any | None) -> None:
+        """Index the router's deployments by id and choose the state store."""
+        self.specs = {}
+        for deployment in model_list:
+            spec = self.spec_of(deployment)
+            if spec is not None and spec.deployment_id is not None:
+                self.specs[spec.deployment_id] = spec
+        if redis_client is not None and not isinstance(self.store, RedisStore):
+            self.store = RedisStore(self.settings, redis_client, self.clock)
+            log.info("wilton: φ window and runtime settings shared through Redis")
+
+    @staticmethod
+    def spec_of(deployment: Mapping[str, Any]) -> DeploymentSpec | None:
+        """The spec of a deployment dict, or None if Wilton does not manage it."""
+        try:
+            return parse_deployment(deployment)
+        except ConfigError:
+            return None
+
+    def manages(self, model_group: str) -> bool:
+        """True when this model group is balanced by Wilton."""
+        return model_group in self.groups
+
+    # --- the request path -----------------------------------------------------------------
+
+    async def route(
+        self,
+        model_group: str,
+        healthy: Sequence[dict[str, Any]],
+        messages: Sequence[Mapping[str, Any]] | None,
+        request_kwargs: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Choose one of LiteLLM's healthy deployments and record the decision."""
+        by_key: dict[str, dict[str, Any]] = {}
+        candidates: list[Candidate] = []
+        for deployment in healthy:
+            candidate = self._candidate(deployment)
+            if candidate is not None:
+                by_key[candidate.key] = deployment
+                candidates.append(candidate)
+        if not candidates:
+            raise LookupError(f"no Wilton-managed deployment among {len(healthy)} healthy ones of '{model_group}'")
+
+        metadata = _metadata(request_kwargs)
+        call_id = str(request_kwargs.get("litellm_call_id") or "")
+        weight, token_scale = self._weight(model_group, messages, request_kwargs)
+        score = self.scorer.score(messages)
+        facts = RequestFacts(
+            model_group=model_group,
+            weight=weight,
+            score=score,
+            forced_tier=self._forced_tier(metadata),
+            team_id=_str_or_none(metadata.get("user_api_key_team_id")),
+            team_target=self._team_target(metadata),
+            excluded=_failed_deployments(metadata),
+        )
+        previous = self.pending.pop(call_id, None) if call_id else None
+        _, debt_key, _ = target_for(facts, self.settings, self.store.runtime_hint())
+        snapshot = await self.store.snapshot(tuple({debt_key, GLOBAL_DEBT}))
+        if previous is not None:  # a retry: the earlier attempt's debt change is undone first
+            debts = {k: v - previous.deltas.get(k, 0.0) for k, v in snapshot.debts.items()}
+        else:
+            debts = dict(snapshot.debts)
+        quantiles = self.quantiles.setdefault(model_group, ScoreQuantiles())
+        decision = decide(facts, candidates, debts, self.settings, snapshot.runtime, quantiles, self.rng)
+        quantiles.add(score)
+
+        deltas = dict(decision.deltas)
+        if previous is not None:
+            for key, delta in previous.deltas.items():
+                deltas[key] = deltas.get(key, 0.0) - delta
+        await self.store.record(Record(self.clock(), deltas, 0.0, 0.0))
+        if call_id:
+            self._remember(call_id, Pending(decision, model_group, weight, token_scale, self.last_totals.phi, decision.deltas))
+        if self.metrics is not None:
+            self.metrics.decisions.labels(tier=decision.tier, reason=decision.reason).inc()
+            self.metrics.phi_target.set(decision.phi_target)
+        return by_key[decision.deployment.key]
+
+    def headers(self, call_id: str) -> dict[str, str]:
+        """Response headers for a decided request: tier, observed φ, reason."""
+        pending = self.pending.get(call_id)
+        if pending is None:
+            return {}
+        phi = pending.phi
+        return {
+            "x-wilton-tier": pending.decision.tier,
+            "x-wilton-phi": f"{phi:.4f}" if phi is not None else "",
+            "x-wilton-reason": pending.decision.reason,
+        }
+
+    async def served(self, call_id: str, deployment_id: str | None, tokens: int, latency_s: float | None) -> None:
+        """A request succeeded: put its work in the φ window and learn latency and size."""
+        pending = self.pending.pop(call_id, None)
+        spec = self.specs.get(deployment_id or "")
+        if spec is None:
+            return
+        if latency_s is not None and deployment_id:
+            self.latency.update(deployment_id, latency_s)
+        group = pending.model_group if pending else spec.model_group
+        if tokens > 0:
+            self.tokens.update(group, float(tokens))
+        if self.settings.phi_unit == "tokens":
+            work = float(tokens)
+        else:
+            work = 1.0
+        deltas: dict[str, float] = {}
+        if pending is not None and self.settings.phi_unit == "tokens" and pending.token_scale > 0:
+            actual = tokens / pending.token_scale
+            scale = actual / pending.weight if pending.weight > 0 else 0.0
+            deltas = {k: v * (scale - 1.0) for k, v in pending.deltas.items()}
+        totals = await self.store.record(
+            Record(self.clock(), deltas, work if spec.is_local else 0.0, work)
+        )
+        self._observe(totals)
+
+    async def failed(self, call_id: str) -> None:
+        """A request failed for good: its work was served nowhere, so its debt change is undone."""
+        pending = self.pending.pop(call_id, None)
+        if pending is not None and pending.deltas:
+            await self.store.record(Record(self.clock(), {k: -v for k, v in pending.deltas.items()}, 0.0, 0.0))
+
+    def error(self, stage: str, exc: BaseException, context: str = "") -> None:
+        """Log an exception once per (stage, type) with context, and count every occurrence."""
+        if self.metrics is not None:
+            self.metrics.errors.labels(stage=stage).inc()
+        key = (stage, type(exc).__name__)
+        if key not in self._logged:
+            self._logged.add(key)
+            log.error("wilton: %s failed (%s: %s)%s; routing as LiteLLM would", stage, type(exc).__name__, exc,
+                      f" [{context}]" if context else "", exc_info=exc)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _observe(self, totals: WindowTotals) -> None:
+        self.last_totals = totals
+        if self.metrics is not None and totals.phi is not None:
+            self.metrics.phi.labels(unit=self.settings.phi_unit).set(totals.phi)
+
+    def _candidate(self, deployment: Mapping[str, Any]) -> Candidate | None:
+        info = deployment.get("model_info") or {}
+        key = info.get("id")
+        if key is None:
+            return None
+        spec = self.specs.get(key)
+        if spec is None:
+            spec = self.spec_of(deployment)
+            if spec is None:
+                return None
+            self.specs[key] = spec
+        return Candidate(
+            key=key,
+            tier=spec.tier,
+            is_local=spec.is_local,
+            phi_score=spec.phi_score,
+            cost_per_token=spec.input_cost_per_token + spec.output_cost_per_token,
+            latency_s=self.latency.get(key),
+        )
+
+    def _weight(
+        self, model_group: str, messages: Sequence[Mapping[str, Any]] | None, request_kwargs: Mapping[str, Any]
+    ) -> tuple[float, float]:
+        if self.settings.phi_unit != "tokens":
+            return 1.0, 1.0
+        chars = sum(len(m.get("content") or "") for m in messages or () if isinstance(m.get("content"), str))
+        max_tokens = request_kwargs.get("max_tokens") or request_kwargs.get("max_completion_tokens")
+        output = float(max_tokens) if isinstance(max_tokens, int | float) and max_tokens > 0 else DEFAULT_OUTPUT_TOKENS
+        estimate = chars / 4.0 + min(output, self.tokens.get(model_group) or output)
+        scale = self.tokens.get(model_group) or estimate or 1.0
+        return max(estimate / scale, 1e-3), scale
+
+    def _forced_tier(self, metadata: Mapping[str, Any]) -> str | None:
+        for source in ("user_api_key_metadata", "user_api_key_team_metadata"):
+            value = (metadata.get(source) or {}).get("wilton_tier")
+            if isinstance(value, str) and (value in TIERS or value == "local"):
+                return value
+        if self.settings.allow_tier_header:
+            asked = header_tier(metadata.get("headers") or {})
+            if asked is not None and valid_header_tier(asked):
+                return asked
+        return None
+
+    def _team_target(self, metadata: Mapping[str, Any]) -> float | None:
+        for source in ("user_api_key_metadata", "user_api_key_team_metadata"):
+            value = (metadata.get(source) or {}).get("wilton_phi_target")
+            if value is None:
+                continue
+            try:
+                target = float(value)
+            except (TypeError, ValueError):
+                target = math.nan
+            if math.isfinite(target) and 0.0 <= target <= 1.0:
+                return target
+            self.error("pre_call", ValueError(f"{source}.wilton_phi_target={value!r} is not in [0, 1]"))
+        return None
+
+    def _remember(self, call_id: str, pending: Pending) -> None:
+        self.pending[call_id] = pending
+        while len(self.pending) > MAX_PENDING_DECISIONS:
+            self.pending.popitem(last=False)
+
+
+def header_tier(headers: Mapping[str, Any]) -> str | None:
+    """The tier a caller asks for in ``x-wilton-tier`` (case-insensitive name), or None."""
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == TIER_HEADER and isinstance(value, str):
+            return value.strip().lower()
+    return None
+
+
+def valid_header_tier(value: str) -> bool:
+    """True for a tier a caller may ask for."""
+    return value in TIERS or value == "local"
+
+
+def side_of_tier(tier: str) -> str:
+    """local or frontier."""
+    return LOCAL if tier in LOCAL_TIERS else FRONTIER
+
+
+def _metadata(request_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    for name in ("metadata", "litellm_metadata"):
+        value = request_kwargs.get(name)
+        if isinstance(value, Mapping) and value:
+            return value
+    return {}
+
+
+def _failed_deployments(metadata: Mapping[str, Any]) -> frozenset[str]:
+    previous = metadata.get("previous_models") or ()
+    ids = set()
+    for attempt in previous if isinstance(previous, list | tuple) else ():
+        if isinstance(attempt, Mapping) and isinstance(attempt.get("deployment_id"), str):
+            ids.add(attempt["deployment_id"])
+    return frozenset(ids)
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
