@@ -1,0 +1,261 @@
+"""Local processes for tests, benchmarks and the demo: a real LiteLLM proxy, a real Redis.
+
+Every process binds to loopback on a free port, writes its log to a file, and is stopped (SIGTERM,
+then SIGKILL) by its context manager.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from wilton_plugin.fakes import free_port
+
+MASTER_KEY = "sk-wilton-dev-0123456789abcdef"
+
+
+def demo_config(
+    ollama_url: str,
+    openai_url: str,
+    *,
+    wilton_settings: Mapping[str, Any] | None = None,
+    router_settings: Mapping[str, Any] | None = None,
+    group: str = "chat",
+    plugin: bool = True,
+    extra_litellm_settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A LiteLLM config with one group: selfhost + edge on Ollama, frontier on OpenAI."""
+    model_list = [
+        {
+            "model_name": group,
+            "litellm_params": {"model": "ollama_chat/llama3.1", "api_base": ollama_url},
+            "model_info": {"id": "selfhost-llama3.1", "wilton_tier": "selfhost", "wilton_phi_score": 0.7},
+        },
+        {
+            "model_name": group,
+            "litellm_params": {"model": "ollama_chat/llama3.2:1b", "api_base": ollama_url},
+            "model_info": {"id": "edge-llama3.2", "wilton_tier": "edge", "wilton_phi_score": 0.5},
+        },
+        {
+            "model_name": group,
+            "litellm_params": {"model": "openai/gpt-4o", "api_base": f"{openai_url}/v1", "api_key": "sk-fake-upstream-key"},
+            "model_info": {
+                "id": "frontier-gpt-4o",
+                "wilton_tier": "frontier",
+                "wilton_phi_score": 0.95,
+                "input_cost_per_token": 2.5e-06,
+                "output_cost_per_token": 1e-05,
+            },
+        },
+    ]
+    if not plugin:
+        for deployment in model_list:
+            deployment["model_info"] = {"id": deployment["model_info"]["id"]}
+    litellm_settings: dict[str, Any] = {"drop_params": True, **(extra_litellm_settings or {})}
+    if plugin:
+        litellm_settings["callbacks"] = ["wilton_plugin.proxy.handler"]
+    config: dict[str, Any] = {
+        "model_list": model_list,
+        "litellm_settings": litellm_settings,
+        "router_settings": {"routing_strategy": "simple-shuffle", **(router_settings or {})},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+    if plugin:
+        config["wilton_settings"] = dict(wilton_settings or {})
+    return config
+
+
+def write_config(config: Mapping[str, Any], directory: str | Path) -> Path:
+    """Write a config dict as YAML into ``directory``; returns the path."""
+    path = Path(directory) / "litellm_config.yaml"
+    path.write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
+    return path
+
+
+class ProxyProcess:
+    """A real ``litellm`` proxy process on a loopback port."""
+
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        port: int | None = None,
+        workers: int = 1,
+        env: Mapping[str, str] | None = None,
+        log_dir: str | Path | None = None,
+        startup_timeout: float = 90.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.port = port or free_port()
+        self.workers = workers
+        self.env = dict(env or {})
+        self.log_path = Path(log_dir or self.config_path.parent) / f"proxy-{self.port}.log"
+        self.startup_timeout = startup_timeout
+        self.extra_args = extra_args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.master_key = self.env.get("LITELLM_MASTER_KEY", MASTER_KEY)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:4000."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        """The command line that starts the proxy."""
+        litellm = shutil.which("litellm", path=os.path.dirname(sys.executable)) or "litellm"
+        args = [litellm, "--config", str(self.config_path), "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.workers > 1:
+            args += ["--num_workers", str(self.workers)]
+        return args + list(self.extra_args)
+
+    def environment(self) -> dict[str, str]:
+        """The proxy's environment: offline cost map, the master key, no telemetry."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "LITELLM_MASTER_KEY": self.master_key,
+                "LITELLM_TELEMETRY": "False",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.env)
+        return env
+
+    def start(self, wait: bool = True) -> ProxyProcess:
+        """Start the proxy; with ``wait``, block until /health/liveliness answers."""
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.environment(), start_new_session=True
+            )
+        finally:
+            log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        """Poll the liveliness probe until it answers 200; raise with the log tail if the proxy dies."""
+        deadline = time.monotonic() + self.startup_timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise RuntimeError(f"proxy exited with {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    if client.get(f"{self.url}/health/liveliness").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"proxy not ready after {self.startup_timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_text(self) -> str:
+        """The whole proxy log so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the proxy log."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM the proxy's process group, SIGKILL after ``timeout``; returns the exit code."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        _kill_group_leftovers(process.pid)
+        return process.returncode
+
+    def __enter__(self) -> ProxyProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _kill_group_leftovers(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+
+
+class RedisServer:
+    """A real ``redis-server`` on a loopback port, no persistence, in a temporary directory."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._dir = tempfile.mkdtemp(prefix="wilton-redis-")
+
+    def start(self) -> RedisServer:
+        """Start it and wait until it answers PING."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found; install Debian's redis-server (.ci/run does)")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self._dir, "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.ping():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def ping(self) -> bool:
+        """True when the server answers PING."""
+        import socket
+
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """Stop the server."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def close(self) -> None:
+        """Stop and remove the data directory."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
