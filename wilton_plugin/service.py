@@ -161,12 +161,10 @@ class WiltonService:
         pending = self.pending.get(call_id)
         if pending is None:
             return {}
-        phi = pending.phi
-        return {
-            "x-wilton-tier": pending.decision.tier,
-            "x-wilton-phi": f"{phi:.4f}" if phi is not None else "",
-            "x-wilton-reason": pending.decision.reason,
-        }
+        headers = {"x-wilton-tier": pending.decision.tier, "x-wilton-reason": pending.decision.reason}
+        if pending.phi is not None:  # nothing served yet in the window: no share to report
+            headers["x-wilton-phi"] = f"{pending.phi:.4f}"
+        return headers
 
     async def served(self, call_id: str, deployment_id: str | None, tokens: int, latency_s: float | None) -> None:
         """A request succeeded: put its work in the φ window and learn latency and size."""

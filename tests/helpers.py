@@ -1,0 +1,62 @@
+"""Small helpers for the integration tests: send chat requests and read Wilton's headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+
+LOCAL = ("selfhost", "edge")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request told the client."""
+
+    tier: str | None
+    reason: str | None
+    phi: str | None
+    upstream: str | None
+    model_id: str | None
+
+
+def client(proxy, **kwargs) -> openai.OpenAI:
+    """The official OpenAI client pointed at a proxy, no retries."""
+    return openai.OpenAI(base_url=f"{proxy.url}/v1", api_key=proxy.master_key, max_retries=0, timeout=30, **kwargs)
+
+
+PROMPTS = [
+    "hello there",
+    "Summarise the plot of Hamlet in two sentences.",
+    "Write a Python function that merges two sorted lists.\n```python\ndef merge(a, b):\n```",
+    "Solve for x: 3x + 7 = 22. Explain each step.",
+    "What is the capital of Portugal?",
+    "Compare the trade-offs of optimistic and pessimistic locking in a database design.",
+    "thanks!",
+    "Prove that the square root of 2 is irrational.",
+]
+
+
+def chat(c: openai.OpenAI, i: int, model: str = "chat", headers: dict | None = None) -> Outcome:
+    """Send request number ``i`` (prompts cycle) and return Wilton's headers."""
+    raw = c.chat.completions.with_raw_response.create(
+        model=model,
+        messages=[{"role": "user", "content": f"{PROMPTS[i % len(PROMPTS)]} (#{i})"}],
+        max_tokens=16,
+        extra_headers=headers,
+    )
+    raw.parse()
+    h = raw.headers
+    return Outcome(h.get("x-wilton-tier"), h.get("x-wilton-reason"), h.get("x-wilton-phi"),
+                   h.get("llm_provider-x-fake-upstream"), h.get("x-litellm-model-id"))
+
+
+def local_flags(outcomes: list[Outcome]) -> list[bool]:
+    """True for each request served by a local tier."""
+    return [o.tier in LOCAL for o in outcomes]
+
+
+def run_extremes(flags: list[bool], run: int) -> tuple[int, int]:
+    """(min, max) local count over every run of ``run`` consecutive requests."""
+    counts = [sum(flags[i : i + run]) for i in range(len(flags) - run + 1)]
+    return min(counts), max(counts)

@@ -1,0 +1,109 @@
+"""A real LiteLLM proxy with the plugin, in front of fake Ollama and OpenAI upstreams."""
+
+from __future__ import annotations
+
+import collections
+
+import httpx
+import openai
+import pytest
+
+from helpers import LOCAL, chat, client, local_flags, run_extremes
+
+pytestmark = pytest.mark.proxy
+
+
+@pytest.fixture(scope="module")
+def proxy(proxies):
+    """Target 0.75, tier header allowed, plus an unmanaged group 'plain'."""
+    config = proxies.config(wilton_settings={"phi_target": 0.75, "allow_tier_header": True})
+    config["model_list"].append(
+        {
+            "model_name": "plain",
+            "litellm_params": {"model": "openai/gpt-4o", "api_base": f"{proxies.openai_url}/v1", "api_key": "sk-fake"},
+            "model_info": {"id": "plain-gpt-4o"},
+        }
+    )
+    return proxies.start(config)
+
+
+def test_400_sequential_requests_hold_three_to_one_exactly(proxy):
+    c = client(proxy)
+    outcomes = [chat(c, i) for i in range(400)]
+    flags = local_flags(outcomes)
+    share = sum(flags) / len(flags)
+    lo, hi = run_extremes(flags, 40)
+    print(f"target 0.75: local share {share:.4f}, 40-run local count in [{lo}, {hi}]",
+          collections.Counter(o.tier for o in outcomes), collections.Counter(o.reason for o in outcomes))
+    assert abs(share - 0.75) <= 0.01
+    assert 28 <= lo and hi <= 32
+    # The tier header tells the truth: it matches the deployment that served the request.
+    for o in outcomes:
+        assert o.model_id.split("-")[0] == o.tier
+        assert o.reason in {"balance", "difficulty"}
+    # x-wilton-phi is the observed window share: close to the target once traffic has flowed.
+    assert all(abs(float(o.phi) - 0.75) <= 0.05 for o in outcomes[100:])
+    # Both local tiers get work, chosen by the selector.
+    assert {o.tier for o in outcomes} == {"selfhost", "edge", "frontier"}
+
+
+@pytest.mark.parametrize("tier", ["selfhost", "edge", "frontier"])
+def test_streaming_works_on_every_tier(proxy, tier):
+    c = client(proxy)
+    with c.chat.completions.with_streaming_response.create(
+        model="chat",
+        messages=[{"role": "user", "content": "stream a short answer"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers={"x-wilton-tier": tier},
+    ) as response:
+        assert response.headers["x-wilton-tier"] == tier
+        assert response.headers["x-wilton-reason"] == "forced"
+        chunks = list(response.parse())
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    expected = "ollama" if tier in LOCAL else "openai"
+    assert text.startswith(f"[fake {expected} ")
+    assert any(ch.usage is not None and ch.usage.total_tokens > 0 for ch in chunks)
+
+
+def test_a_malformed_tier_header_is_rejected_with_400(proxy):
+    c = client(proxy)
+    with pytest.raises(openai.BadRequestError) as err:
+        chat(c, 0, headers={"x-wilton-tier": "fronteir"})
+    assert "x-wilton-tier" in str(err.value)
+
+
+def test_forced_requests_count_in_the_window(proxy):
+    """After 20 forced frontier requests the balancer sends only local work until the debt is repaid."""
+    c = client(proxy)
+    for i in range(20):
+        assert chat(c, i, headers={"x-wilton-tier": "frontier"}).reason == "forced"
+    following = [chat(c, i) for i in range(40)]
+    assert all(o.tier in LOCAL for o in following[:30]), [o.tier for o in following]
+
+
+def test_groups_without_wilton_tiers_are_routed_by_litellm(proxy):
+    c = client(proxy)
+    outcome = chat(c, 0, model="plain")
+    assert outcome.model_id == "plain-gpt-4o"
+    assert outcome.tier is None
+
+
+def test_proxy_health_and_no_secret_in_log(proxy):
+    assert httpx.get(f"{proxy.url}/health/liveliness").status_code == 200
+    log = proxy.log_text()
+    assert "sk-fake-upstream-key" not in log
+    assert "routing strategy installed" in log or "wilton" in log.lower()
+
+
+def test_target_half_holds_one_to_one(proxies):
+    proxy = proxies.start(proxies.config(wilton_settings={}), env={"WILTON_PHI_TARGET": "0.5"})
+    try:
+        flags = local_flags([chat(client(proxy), i) for i in range(400)])
+    finally:
+        proxy.stop()
+    share = sum(flags) / len(flags)
+    lo, hi = run_extremes(flags, 40)
+    print(f"target 0.5: local share {share:.4f}, 40-run local count in [{lo}, {hi}]")
+    assert abs(share - 0.5) <= 0.01
+    assert 18 <= lo and hi <= 22
