@@ -222,6 +222,14 @@ class RedisStore:
             return False
         try:
             await asyncio.wait_for(self.client.ping(), REDIS_TIMEOUT_S)
+            if not await asyncio.wait_for(self.client.exists(self.keys[0]), REDIS_TIMEOUT_S):
+                # Redis came back empty (restarted): seed it with our view instead of replaying deltas.
+                if self.mirror.debts:
+                    await asyncio.wait_for(
+                        self.client.hset(self.keys[0], mapping={k: repr(v) for k, v in self.mirror.debts.items()}),
+                        REDIS_TIMEOUT_S,
+                    )
+                self._pending = deque((Record(r.now, {}, r.local, r.total) for r in self._pending), maxlen=MAX_PENDING)
             while self._pending:
                 await self._write(self._pending[0])
                 self._pending.popleft()
