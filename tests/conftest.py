@@ -7,6 +7,9 @@ child process is still alive at the end.
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch when litellm is imported
+
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -106,7 +106,7 @@ def _number(key: str, value: object, lo: float, hi: float, *, lo_open: bool = Fa
         raise ConfigError(key, value, f"Not a number; expected a finite number in {_range(lo, hi, lo_open)}.")
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int too big for a float
         raise ConfigError(key, value, f"Not a number; expected a finite number in {_range(lo, hi, lo_open)}.") from None
     if not math.isfinite(number) or number > hi or number < lo or (lo_open and number == lo):
         raise ConfigError(key, value, f"Expected a finite number in {_range(lo, hi, lo_open)}.")

@@ -1,0 +1,100 @@
+"""The strategy on a real in-process ``litellm.Router``: re-installation and failing open."""
+
+from __future__ import annotations
+
+import random
+
+import litellm
+import pytest
+from prometheus_client import CollectorRegistry
+
+from wilton_plugin.metrics import Metrics
+from wilton_plugin.service import WiltonService
+from wilton_plugin.settings import check_groups, parse_settings
+from wilton_plugin.strategy import ensure_installed, installed_strategy
+
+MODEL_LIST = [
+    {
+        "model_name": "chat",
+        "litellm_params": {"model": "openai/local-a", "api_key": "sk-local", "mock_response": "local a"},
+        "model_info": {"id": "a", "wilton_tier": "selfhost", "wilton_phi_score": 0.7},
+    },
+    {
+        "model_name": "chat",
+        "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-frontier", "mock_response": "frontier"},
+        "model_info": {"id": "f", "wilton_tier": "frontier", "wilton_phi_score": 0.9},
+    },
+    {
+        "model_name": "other",
+        "litellm_params": {"model": "openai/x", "api_key": "sk-x", "mock_response": "other"},
+        "model_info": {"id": "o"},
+    },
+]
+
+
+def _service(registry: CollectorRegistry) -> WiltonService:
+    settings = parse_settings({})
+    return WiltonService(settings, check_groups(MODEL_LIST, settings), metrics=Metrics(registry), rng=random.Random(7))
+
+
+async def _ids(router: litellm.Router, n: int, model: str = "chat") -> list[str]:
+    ids = []
+    for i in range(n):
+        response = await router.acompletion(model=model, messages=[{"role": "user", "content": f"q{i}"}])
+        ids.append(response._hidden_params["model_id"])
+    return ids
+
+
+async def test_strategy_is_reinstalled_after_litellm_resets_routing():
+    router = litellm.Router(model_list=MODEL_LIST)
+    service = _service(CollectorRegistry())
+    assert ensure_installed(router, service) is True
+    assert ensure_installed(router, service) is False  # idempotent
+    router.routing_strategy_init(routing_strategy="simple-shuffle", routing_strategy_args={})
+    assert installed_strategy(router) is None  # LiteLLM dropped it
+    assert ensure_installed(router, service) is True
+    ids = await _ids(router, 40)
+    assert abs(ids.count("a") - 30) <= 1 and ids.count("a") + ids.count("f") == 40  # debt starts at 0, stays in ±1
+
+
+async def test_unmanaged_groups_are_left_to_litellm():
+    router = litellm.Router(model_list=MODEL_LIST)
+    ensure_installed(router, _service(CollectorRegistry()))
+    assert await _ids(router, 3, model="other") == ["o", "o", "o"]
+
+
+async def test_an_exception_inside_wilton_fails_open_and_is_counted(caplog):
+    registry = CollectorRegistry()
+    service = _service(registry)
+
+    class BrokenScorer:
+        def score(self, messages):
+            raise RuntimeError("scorer exploded")
+
+    service.scorer = BrokenScorer()
+    router = litellm.Router(model_list=MODEL_LIST)
+    ensure_installed(router, service)
+    with caplog.at_level("ERROR", logger="wilton"):
+        ids = await _ids(router, 20)
+    assert set(ids) <= {"a", "f"} and len(ids) == 20  # every request served
+    assert registry.get_sample_value("wilton_plugin_errors_total", {"stage": "route"}) == 20
+    fallback = sum(
+        registry.get_sample_value("wilton_routing_decisions_total", {"tier": t, "reason": "fallback"}) or 0
+        for t in ("selfhost", "frontier")
+    )
+    assert fallback == 20
+    logged = [r for r in caplog.records if "scorer exploded" in r.getMessage()]
+    assert len(logged) == 1  # logged once, counted every time
+    assert "sk-local" not in caplog.text and "sk-frontier" not in caplog.text
+
+
+async def test_wilton_never_returns_zero_candidates_when_litellm_has_one():
+    """All deployments weighted out at runtime: LiteLLM's healthy set is still used."""
+    from wilton_plugin.core.engine import RuntimeSettings
+
+    service = _service(CollectorRegistry())
+    router = litellm.Router(model_list=MODEL_LIST)
+    ensure_installed(router, service)
+    await service.store.set_runtime(RuntimeSettings(weights={"a": 0.0, "f": 0.0}))
+    ids = await _ids(router, 5)
+    assert len(ids) == 5
