@@ -112,3 +112,9 @@ def test_the_proxy_refuses_to_start_with_two_workers(tmp_path):
     _, log = _start_expecting_refusal(tmp_path, _bad(CASES["unknown unit"][0]), workers=2)
     lines = {line for line in log.splitlines() if line.startswith("wilton: ")}
     assert lines == {"wilton: Wilton config 'phi_unit' has value 'bytes'. Valid values: requests, tokens."}
+
+
+def test_the_shipped_example_config_is_valid():
+    settings, groups = load_config_file("config/litellm_config.yaml", {})
+    assert settings.phi_target == 0.75
+    assert sorted(spec.tier for spec in groups["chat"]) == ["edge", "frontier", "frontier", "selfhost"]

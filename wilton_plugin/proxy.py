@@ -190,4 +190,14 @@ def build_handler(environ: Mapping[str, str] | None = None) -> WiltonHandler:
     return handler
 
 
-handler = build_handler()
+_handler: WiltonHandler | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``wilton_plugin.proxy.handler`` is built on first access (LiteLLM's config load), not on import."""
+    global _handler
+    if name == "handler":
+        if _handler is None:
+            _handler = build_handler()
+        return _handler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
