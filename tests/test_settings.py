@@ -274,6 +274,16 @@ def test_group_with_only_frontier_needs_phi_target_zero() -> None:
     assert list(check_groups(only_frontier, parse_settings({"phi_target": 0.0}))) == ["chat"]
 
 
+def test_a_side_the_target_needs_must_exist() -> None:
+    """phi_target 1 needs a local deployment; phi_target 0 needs a frontier one."""
+    with pytest.raises(ConfigError) as info:
+        check_groups([dep("chat", "frontier", id="f")], parse_settings({"phi_target": 1.0}))
+    assert_one_line(info.value, "phi_target", "no local (selfhost or edge) deployment")
+    with pytest.raises(ConfigError) as info:
+        check_groups([dep("chat", "edge", id="e")], parse_settings({"phi_target": 0.0}))
+    assert_one_line(info.value, "phi_target", "no frontier deployment")
+
+
 def test_team_target_inside_needs_both_sides() -> None:
     only_local = [dep("chat", "selfhost")]
     with pytest.raises(ConfigError):

@@ -347,16 +347,21 @@ def check_groups(model_list: object, settings: WiltonSettings) -> dict[str, list
                 f"({', '.join(sorted(TIERS))}).",
             )
     targets = [settings.phi_target, *settings.teams.values()]
-    needs_both = any(0.0 < t < 1.0 for t in targets)
+    needs_local = any(t > 0.0 for t in targets)
+    needs_frontier = any(t < 1.0 for t in targets)
     for group, members in groups.items():
-        has_local = any(m.is_local for m in members)
-        has_frontier = any(not m.is_local for m in members)
-        if needs_both and not (has_local and has_frontier):
-            missing = "local (selfhost or edge)" if not has_local else "frontier"
+        if needs_local and not any(m.is_local for m in members):
             raise ConfigError(
                 "phi_target",
                 settings.phi_target,
-                f"Model group '{group}' has no {missing} deployment, so it cannot be split; add one, "
-                f"or set phi_target to {'0' if not has_local else '1'}.",
+                f"Model group '{group}' has no local (selfhost or edge) deployment to serve that share; "
+                "add one, or set phi_target to 0.",
+            )
+        if needs_frontier and not any(not m.is_local for m in members):
+            raise ConfigError(
+                "phi_target",
+                settings.phi_target,
+                f"Model group '{group}' has no frontier deployment, so it cannot be split; add one, "
+                "or set phi_target to 1.",
             )
     return groups

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wilton_plugin.core.balancer import FRONTIER, LOCAL, ScoreQuantiles, debt_delta, decide_side, frontier_pressure
 from wilton_plugin.core.selector import Candidate, eligible, select
@@ -89,8 +89,8 @@ def decide(
     """Choose a deployment among ``candidates`` (LiteLLM's healthy set, non-empty)."""
     weighted = [_with_weight(c, runtime) for c in candidates]
     usable = [c for c in eligible(weighted) if c.key not in facts.excluded]
-    if not usable:  # everything failed already or is weighted out: let the retry use any healthy one
-        usable = eligible(weighted) or list(weighted)
+    if not usable:  # everything failed already or is weighted out: any healthy one, weights ignored
+        usable = eligible(weighted) or [replace(c, weight=1.0) for c in candidates]
     sides = {LOCAL: [c for c in usable if c.is_local], FRONTIER: [c for c in usable if not c.is_local]}
     available = frozenset(side for side, members in sides.items() if members)
 

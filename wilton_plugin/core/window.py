@@ -50,11 +50,6 @@ class PhiWindow:
         self._local += local
         self._evict(now)
 
-    def adjust(self, local: float, total: float) -> None:
-        """Correct the running sums (e.g. actual tokens known after the response)."""
-        self._total = max(0.0, self._total + total)
-        self._local = max(0.0, self._local + local)
-
     def totals(self, now: float) -> WindowTotals:
         """Totals over the window as of ``now``."""
         self._evict(now)
