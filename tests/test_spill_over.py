@@ -45,3 +45,20 @@ def test_killing_ollama_spills_without_client_errors_and_the_share_recovers(prox
           f"{recovered_after} requests, final {shares[-1]:.4f}")
     assert recovered_after <= 200
     assert abs(shares[-1] - TARGET) <= 0.01
+
+
+def test_killing_the_frontier_spills_to_local_tiers(proxies, openai_upstream):
+    proxy = proxies.start(proxies.config(router_settings={"cooldown_time": 1}))
+    c = client(proxy)
+    try:
+        before = [chat(c, i) for i in range(40)]
+        openai_upstream.kill()
+        outage = [chat(c, 40 + i) for i in range(40)]
+    finally:
+        proxy.stop()
+        if not openai_upstream.running:
+            openai_upstream.start()
+    assert sum(o.tier in LOCAL for o in before) == 30
+    assert all(o.tier in LOCAL for o in outage), [(o.tier, o.reason) for o in outage]
+    # The owed frontier work grows with every local request, so soon every request is a spill.
+    assert all(o.reason == "spill" for o in outage[8:]), [o.reason for o in outage]
