@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import httpx  # noqa: E402
 from wilton_plugin.devstack import ProxyProcess, demo_config, write_config  # noqa: E402
 from wilton_plugin.fakes import FakeUpstreamProcess  # noqa: E402
 
-MODES = ("plain", "wilton")
+MODES = ("plain", "wilton", "plain-info")  # plain-info: optional control, see mode_config
 PHASES = ("sequential", "concurrent")
 TARGET_THROUGHPUT_RATIO = 0.95
 TARGET_P99_ADDED_MS = 2.0
@@ -248,30 +248,40 @@ def summarise(results: list[PhaseResult]) -> dict[str, Any]:
                 entry["wilton_tier_headers"] = dict(tiers)
                 entry["requests_without_wilton_header"] = tiers.get("", 0)
             summary["modes"][mode][phase] = entry
-    for phase in PHASES:
-        plain = summary["modes"].get("plain", {}).get(phase)
-        wilton = summary["modes"].get("wilton", {}).get(phase)
-        if not plain or not wilton:
-            continue
-        ratio = wilton["throughput_rps"] / plain["throughput_rps"] if plain["throughput_rps"] else float("nan")
-        p99_added = wilton["p99_ms"] - plain["p99_ms"]
-        cpu_added = None
-        if plain["proxy_cpu_ms_per_request"] is not None and wilton["proxy_cpu_ms_per_request"] is not None:
-            cpu_added = wilton["proxy_cpu_ms_per_request"] - plain["proxy_cpu_ms_per_request"]
-        plain_rounds = [r for r in results if r.mode == "plain" and r.phase == phase]
-        wilton_rounds = [r for r in results if r.mode == "wilton" and r.phase == phase]
-        paired = sorted(w.throughput / p.throughput for p, w in zip(plain_rounds, wilton_rounds) if p.throughput > 0)
-        summary["comparison"][phase] = {
-            "throughput_ratio": ratio,
-            "throughput_ratio_per_round": [round(x, 3) for x in paired],
-            "throughput_ratio_median_of_rounds": percentile(paired, 50),
-            "p50_added_ms": wilton["p50_ms"] - plain["p50_ms"],
-            "p99_added_ms": p99_added,
-            "proxy_cpu_added_ms_per_request": cpu_added,
-            "throughput_ratio_ok": ratio >= TARGET_THROUGHPUT_RATIO,
-            "p99_added_ok": p99_added <= TARGET_P99_ADDED_MS,
-        }
+    summary["modes"] = {mode: phases for mode, phases in summary["modes"].items() if phases}
+    for base in ("plain", "plain-info"):
+        for phase in PHASES:
+            comparison = compare(summary, results, base, phase)
+            if comparison is not None:
+                summary["comparison"][phase if base == "plain" else f"{phase} vs {base}"] = comparison
     return summary
+
+
+def compare(summary: dict[str, Any], results: list[PhaseResult], base: str, phase: str) -> dict[str, Any] | None:
+    """wilton against ``base`` for one phase: pooled ratios and the ratio of each round pair."""
+    plain = summary["modes"].get(base, {}).get(phase)
+    wilton = summary["modes"].get("wilton", {}).get(phase)
+    if not plain or not wilton:
+        return None
+    ratio = wilton["throughput_rps"] / plain["throughput_rps"] if plain["throughput_rps"] else float("nan")
+    p99_added = wilton["p99_ms"] - plain["p99_ms"]
+    cpu_added = None
+    if plain["proxy_cpu_ms_per_request"] is not None and wilton["proxy_cpu_ms_per_request"] is not None:
+        cpu_added = wilton["proxy_cpu_ms_per_request"] - plain["proxy_cpu_ms_per_request"]
+    base_rounds = [r for r in results if r.mode == base and r.phase == phase]
+    wilton_rounds = [r for r in results if r.mode == "wilton" and r.phase == phase]
+    paired = [w.throughput / p.throughput for p, w in zip(base_rounds, wilton_rounds) if p.throughput > 0]
+    return {
+        "baseline": base,
+        "throughput_ratio": ratio,
+        "throughput_ratio_per_round": [round(x, 3) for x in paired],
+        "throughput_ratio_median_of_rounds": percentile(paired, 50),
+        "p50_added_ms": wilton["p50_ms"] - plain["p50_ms"],
+        "p99_added_ms": p99_added,
+        "proxy_cpu_added_ms_per_request": cpu_added,
+        "throughput_ratio_ok": ratio >= TARGET_THROUGHPUT_RATIO,
+        "p99_added_ok": p99_added <= TARGET_P99_ADDED_MS,
+    }
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -298,7 +308,7 @@ def print_table(report: dict[str, Any]) -> None:
     )
     print()
     header = (
-        f"{'mode':<7} {'phase':<11} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'mode':<10} {'phase':<11} {'req':>6} {'err':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'cpu ms/req':>10} {'llm ovh p50':>11} {'local %':>7}  per-round req/s"
     )
     print(header)
@@ -310,17 +320,17 @@ def print_table(report: dict[str, Any]) -> None:
                 continue
             local = f"{100 * e['local_share']:.1f}" if e["local_share"] is not None else "-"
             print(
-                f"{mode:<7} {phase:<11} {e['requests']:>6} {e['errors']:>4} {e['throughput_rps']:>8.1f} "
+                f"{mode:<10} {phase:<11} {e['requests']:>6} {e['errors']:>4} {e['throughput_rps']:>8.1f} "
                 f"{e['p50_ms']:>8.2f} {e['p99_ms']:>8.2f} {fmt(e['proxy_cpu_ms_per_request']):>10} "
                 f"{fmt(e['litellm_overhead_p50_ms']):>11} {local:>7}  "
                 f"{', '.join(f'{x:.1f}' for x in e['throughput_rps_per_round'])}"
             )
     print()
-    print(f"wilton / plain     {'thr ratio':>9} {'p50 +ms':>8} {'p99 +ms':>8} {'cpu +ms/req':>11}   targets "
+    print(f"wilton / baseline            {'thr ratio':>9} {'p50 +ms':>8} {'p99 +ms':>8} {'cpu +ms/req':>11}   targets "
           f"(ratio >= {TARGET_THROUGHPUT_RATIO}, p99 added <= {TARGET_P99_ADDED_MS} ms); ratio per round pair")
     for phase, c in report["comparison"].items():
         print(
-            f"  {phase:<16} {c['throughput_ratio']:>9.3f} {c['p50_added_ms']:>+8.2f} {c['p99_added_ms']:>+8.2f} "
+            f"  {phase:<26} {c['throughput_ratio']:>9.3f} {c['p50_added_ms']:>+8.2f} {c['p99_added_ms']:>+8.2f} "
             f"{fmt(c['proxy_cpu_added_ms_per_request'], 3):>11}   "
             f"ratio {'OK' if c['throughput_ratio_ok'] else 'MISSED':<6} p99 {'OK' if c['p99_added_ok'] else 'MISSED':<6}"
             f"  {', '.join(f'{x:.3f}' for x in c['throughput_ratio_per_round'])}"
@@ -335,17 +345,29 @@ def print_table(report: dict[str, Any]) -> None:
 # --- orchestration ----------------------------------------------------------------------------
 
 
-def round_order(rounds: int) -> list[str]:
+def round_order(rounds: int, modes: list[str]) -> list[str]:
     """ABBA...: plain, wilton, wilton, plain, plain, wilton, ..."""
     order: list[str] = []
     for index in range(rounds):
-        order += list(MODES) if index % 2 == 0 else list(reversed(MODES))
+        order += list(modes) if index % 2 == 0 else list(reversed(modes))
     return order
+
+
+def mode_config(mode: str, ollama_url: str, openai_url: str) -> dict[str, Any]:
+    """plain: demo deployments without Wilton (model_info = id only); wilton: with the plugin;
+    plain-info: no plugin, but the Wilton config's model_info (tiers, costs) -- isolates the callback."""
+    if mode == "plain":
+        return demo_config(ollama_url, openai_url, plugin=False)
+    config = demo_config(ollama_url, openai_url, plugin=True)
+    if mode == "plain-info":
+        config["litellm_settings"].pop("callbacks", None)
+        config.pop("wilton_settings", None)
+    return config
 
 
 def _finite(value: Any) -> Any:
     """NaN/inf to None, recursively, so the JSON is strict."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
@@ -366,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per mode, in ABBA order (3)")
     parser.add_argument("--warmup", type=int, default=30, help="warm-up requests after each start, sequential and concurrent (30)")
     parser.add_argument("--upstream-latency-ms", type=float, default=0.0, help="fake upstream latency (0)")
-    parser.add_argument("--modes", default="plain,wilton", help="comma-separated subset of plain,wilton")
+    parser.add_argument("--modes", default="plain,wilton",
+                        help="comma-separated, from plain,wilton,plain-info (plain-info: no plugin, Wilton's model_info)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 40 sequential, 80 concurrent, 10 warm-up")
     parser.add_argument("--pin", action="store_true",
                         help="pin the proxy to CPU 0 and this client + the fakes to the other CPUs (less contention noise)")
@@ -394,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results: list[PhaseResult] = []
     log_errors: list[str] = []
-    order = [m for m in round_order(args.rounds) if m in modes]
+    order = round_order(args.rounds, modes)
     with contextlib.ExitStack() as stack:
         try:
             log(f"starting fake upstreams (latency {args.upstream_latency_ms} ms); work dir {workdir}")
@@ -405,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 directory = workdir / mode
                 directory.mkdir()
-                configs[mode] = write_config(demo_config(ollama.url, openai.url, plugin=(mode == "wilton")), directory)
+                configs[mode] = write_config(mode_config(mode, ollama.url, openai.url), directory)
             round_of: Counter[str] = Counter()
             for mode in order:
                 round_of[mode] += 1
@@ -428,7 +451,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"p99 {percentile(r.latencies_ms, 99):.2f} ms, errors {r.errors}")
         except KeyboardInterrupt:
             log("interrupted; stopping every process")
+            if not args.keep_logs:
+                stack.callback(shutil.rmtree, workdir, ignore_errors=True)
             return 130
+        except BaseException:
+            log(f"failed; proxy logs kept in {workdir}")
+            raise
     report = {
         "conditions": {
             "cpu_count": os.cpu_count(),
@@ -451,8 +479,12 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"throughput_ratio_min": TARGET_THROUGHPUT_RATIO, "p99_added_ms_max": TARGET_P99_ADDED_MS},
         "wilton_log_errors": len(log_errors),
         "rounds_detail": [
-            {k: v for k, v in asdict(r).items() if k not in ("latencies_ms", "litellm_overhead_ms")}
-            | {"throughput_rps": r.throughput, "p50_ms": percentile(r.latencies_ms, 50), "p99_ms": percentile(r.latencies_ms, 99)}
+            {
+                "mode": r.mode, "round": r.round, "phase": r.phase, "requests": r.requests, "errors": r.errors,
+                "concurrency": r.concurrency, "wall_s": r.wall_s, "proxy_cpu_s": r.cpu_s,
+                "throughput_rps": r.throughput, "p50_ms": percentile(r.latencies_ms, 50),
+                "p99_ms": percentile(r.latencies_ms, 99), "served_by": dict(r.served_by),
+            }
             for r in results
         ],
     }

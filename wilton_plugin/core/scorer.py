@@ -21,14 +21,17 @@ class Scorer(Protocol):
         ...
 
 
-_MARKERS = [
-    (re.compile(r"```|\bdef |\bclass |\bfunction\b|\breturn\b|;\s*$", re.M), 0.18),
-    (re.compile(r"\b(prove|derive|theorem|lemma|integral|equation|solve|calculate|compute)\b", re.I), 0.16),
-    (re.compile(r"\d+\s*[-+*/^=]\s*\d+|[∑∫√≤≥]"), 0.12),
-    (re.compile(r"\b(why|explain|analy[sz]e|compare|evaluate|justify|step[- ]by[- ]step|reason)\b", re.I), 0.10),
-    (re.compile(r"\b(optimi[sz]e|architecture|trade-?offs?|design|debug|refactor)\b", re.I), 0.10),
+# Markers, looked up in the set of lower-cased words (one regex pass), and their weights.
+_KEYWORDS = [
+    (frozenset({"def", "class", "function", "return", "lambda", "import", "const", "struct"}), 0.18),
+    (frozenset({"prove", "derive", "theorem", "lemma", "integral", "equation", "solve", "calculate", "compute"}), 0.16),
+    (frozenset({"why", "explain", "analyse", "analyze", "compare", "evaluate", "justify", "reason"}), 0.10),
+    (frozenset({"optimise", "optimize", "architecture", "tradeoff", "tradeoffs", "design", "debug", "refactor"}), 0.10),
 ]
-_EASY = re.compile(r"^\s*(hi|hello|hey|thanks|thank you|ok|yes|no)\b", re.I)
+_WORD = re.compile(r"[a-z]+")
+_ARITHMETIC = re.compile(r"\d\s*[-+*/^=]\s*\d|[∑∫√≤≥]")
+_EASY = frozenset({"hi", "hello", "hey", "thanks", "thank", "ok", "yes", "no"})
+_SCAN_CHARS = 1500  # markers are looked for in the head and the tail only: the cost stays flat
 
 
 def message_text(messages: Sequence[Mapping[str, Any]] | None, last_user_only: bool = True) -> str:
@@ -58,11 +61,19 @@ class HeuristicScorer:
             return 0.0
         length = min(1.0, math.log1p(len(text)) / math.log1p(4000))
         value = 0.35 * length
-        for pattern, gain in _MARKERS:
-            if pattern.search(text):
+        if len(text) > 2 * _SCAN_CHARS:
+            text = text[:_SCAN_CHARS] + "\n" + text[-_SCAN_CHARS:]
+        text = text.lower()
+        words = set(_WORD.findall(text))
+        for keywords, gain in _KEYWORDS:
+            if not keywords.isdisjoint(words):
                 value += gain
+        if "```" in text or "trade-off" in text or "step by step" in text or "step-by-step" in text:
+            value += 0.10
+        if _ARITHMETIC.search(text):
+            value += 0.12
         value += min(0.1, 0.03 * text.count("?"))
-        if _EASY.match(text) and len(text) < 40:
+        if len(text) < 40 and text.split(" ", 1)[0].strip(" !.,") in _EASY:
             value *= 0.3
         return max(0.0, min(1.0, value))
 
