@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from wilton_plugin.devstack import ProxyProcess, demo_config, write_config
+from wilton_plugin.config_file import load_config_file
 from wilton_plugin.errors import ConfigError
-from wilton_plugin.proxy import CONFIG_EXIT_CODE, load_config_file
+from wilton_plugin.proxy import CONFIG_EXIT_CODE
 
 GOOD = demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")
 

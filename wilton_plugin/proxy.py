@@ -21,35 +21,19 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+from wilton_plugin.config_file import load_config_file
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.metrics import Metrics
 from wilton_plugin.service import WiltonService, header_tier, valid_header_tier
-from wilton_plugin.settings import WiltonSettings, check_groups, parse_settings
+from wilton_plugin.settings import parse_settings
 from wilton_plugin.strategy import ensure_installed
 
 log = logging.getLogger("wilton")
 
 CONFIG_EXIT_CODE = 78  # EX_CONFIG
-
-
-def load_config_file(path: str, environ: Mapping[str, str]) -> tuple[WiltonSettings, dict[str, Any]]:
-    """Read and validate Wilton's part of a LiteLLM YAML file."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle) or {}
-    except OSError as exc:
-        raise ConfigError("config", path, f"Cannot read the file ({exc.strerror}).") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError("config", path, f"Not valid YAML ({str(exc).splitlines()[0]}).") from exc
-    if not isinstance(config, Mapping):
-        raise ConfigError("config", path, "Expected a YAML mapping at the top level.")
-    settings = parse_settings(config.get("wilton_settings"), environ)
-    groups = check_groups(config.get("model_list"), settings)
-    return settings, groups
 
 
 class WiltonHandler(CustomLogger):

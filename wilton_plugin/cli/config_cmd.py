@@ -1,0 +1,27 @@
+"""``wiltonctl validate-config FILE``: the same validation the proxy runs at start-up."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``validate-config``."""
+    parser = subparsers.add_parser(
+        "validate-config",
+        help="validate a LiteLLM YAML's Wilton settings and tiers, as the proxy does at start-up",
+        description="Validate wilton_settings and every deployment's wilton_tier/wilton_phi_score "
+        "(WILTON_* environment overrides applied). Exit 0 when valid, 1 with one line when not.",
+    )
+    parser.add_argument("file", help="the LiteLLM config file")
+    parser.set_defaults(func=_validate)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from wilton_plugin.config_file import load_config_file
+
+    settings, groups = load_config_file(args.file, os.environ)
+    managed = ", ".join(f"{group} ({len(specs)} deployments)" for group, specs in sorted(groups.items())) or "none"
+    print(f"{args.file}: valid. phi_target {settings.phi_target:g} ({settings.phi_unit}); managed groups: {managed}")
+    return 0
