@@ -40,6 +40,7 @@ from wilton_plugin.core.engine import GLOBAL_DEBT, RequestFacts, RuntimeSettings
 from wilton_plugin.core.scorer import HeuristicScorer  # noqa: E402
 from wilton_plugin.core.selector import Candidate  # noqa: E402
 from wilton_plugin.devstack import demo_config  # noqa: E402
+from wilton_plugin.metrics import Outcome  # noqa: E402
 from wilton_plugin.service import WiltonService  # noqa: E402
 from wilton_plugin.settings import check_groups, parse_settings  # noqa: E402
 
@@ -165,7 +166,7 @@ async def _bench_route(iterations: int, warmup: int, long_chars: int = 0) -> tup
         start = clock()
         chosen = await service.route("chat", model_list, inputs[i % len(inputs)], kwargs)
         routed = clock()
-        await service.served(call_id, chosen["model_info"]["id"], 40, 0.02)
+        await service.served(Outcome(call_id, chosen["model_info"]["id"], True, input_tokens=40, latency_s=0.02))
         done = clock()
         if i >= warmup:
             route_ns[i - warmup] = routed - start
@@ -184,7 +185,7 @@ def profile_route(iterations: int, top: int = 18) -> str:
         for i in range(iterations):
             call_id = f"call-{i}"
             chosen = await service.route("chat", model_list, inputs[i % len(inputs)], {"litellm_call_id": call_id, "metadata": {}})
-            await service.served(call_id, chosen["model_info"]["id"], 40, 0.02)
+            await service.served(Outcome(call_id, chosen["model_info"]["id"], True, input_tokens=40, latency_s=0.02))
 
     profiler = cProfile.Profile()
     profiler.enable()

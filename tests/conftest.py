@@ -76,11 +76,22 @@ class ProxyFactory:
         """A config dict (see ``demo_config``) pointing at the fakes."""
         return demo_config(self.ollama_url, self.openai_url, **kwargs)  # type: ignore[arg-type]
 
-    def start(self, config: dict, *, workers: int = 1, env: dict[str, str] | None = None, wait: bool = True) -> ProxyProcess:
+    def start(
+        self,
+        config: dict,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        metrics_port: int | None = None,
+    ) -> ProxyProcess:
         """Write ``config`` into a fresh directory and start a proxy on it."""
         directory = self.directory / f"proxy{len(self.started)}"
         directory.mkdir()
-        proxy = ProxyProcess(write_config(config, directory), workers=workers, env=env)
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(directory / "prom"), **(env or {})} if metrics_port else env
+        if metrics_port:
+            (directory / "prom").mkdir()
+        proxy = ProxyProcess(write_config(config, directory), workers=workers, env=env, metrics_port=metrics_port)
         self.started.append(proxy)
         return proxy.start(wait=wait)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from wilton_plugin.devstack import demo_config
+from wilton_plugin.metrics import Outcome
 from wilton_plugin.service import WiltonService
 from wilton_plugin.settings import check_groups, parse_settings
 
@@ -35,7 +36,7 @@ async def test_tokens_unit_holds_the_token_share():
         size = rng.choice([20, 80, 300])
         chosen = await _route(service, f"c{i}", content="x" * (size * 4))
         tokens = size + 60
-        await service.served(f"c{i}", chosen["model_info"]["id"], tokens, 0.01)
+        await service.served(Outcome(f"c{i}", chosen["model_info"]["id"], True, input_tokens=tokens, latency_s=0.01))
         total_tokens += tokens
         local_tokens += tokens if chosen["model_info"]["wilton_tier"] != "frontier" else 0
     totals = await service.store.totals()
@@ -73,7 +74,7 @@ async def test_headers_name_tier_reason_and_phi():
     assert headers["x-wilton-tier"] == chosen["model_info"]["wilton_tier"]
     assert headers["x-wilton-reason"] in {"balance", "difficulty"}
     assert "x-wilton-phi" not in headers  # nothing served yet
-    await service.served("h1", chosen["model_info"]["id"], 10, 0.01)
+    await service.served(Outcome("h1", chosen["model_info"]["id"], True, input_tokens=10, latency_s=0.01))
     await _route(service, "h2")
     assert service.headers("h2")["x-wilton-phi"] in {"1.0000", "0.0000"}
 

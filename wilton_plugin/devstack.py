@@ -96,6 +96,7 @@ class ProxyProcess:
         log_dir: str | Path | None = None,
         startup_timeout: float = 90.0,
         extra_args: tuple[str, ...] = (),
+        metrics_port: int | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self.port = port or free_port()
@@ -104,6 +105,7 @@ class ProxyProcess:
         self.log_path = Path(log_dir or self.config_path.parent) / f"proxy-{self.port}.log"
         self.startup_timeout = startup_timeout
         self.extra_args = extra_args
+        self.metrics_port = metrics_port
         self.process: subprocess.Popen[bytes] | None = None
         self.master_key = self.env.get("LITELLM_MASTER_KEY", MASTER_KEY)
 
@@ -112,12 +114,19 @@ class ProxyProcess:
         """Base URL, e.g. http://127.0.0.1:4000."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str | None:
+        """The exporter serving every worker's metrics summed, when ``metrics_port`` is set."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port is not None else None
+
     def command(self) -> list[str]:
         """The command line that starts the proxy."""
         litellm = shutil.which("litellm", path=os.path.dirname(sys.executable)) or "litellm"
         args = [litellm, "--config", str(self.config_path), "--host", "127.0.0.1", "--port", str(self.port)]
         if self.workers > 1:
             args += ["--num_workers", str(self.workers)]
+        if self.metrics_port is not None:
+            args += ["--prometheus_metrics_port", str(self.metrics_port)]
         return args + list(self.extra_args)
 
     def environment(self) -> dict[str, str]:

@@ -26,7 +26,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from wilton_plugin.config_file import load_config_file
 from wilton_plugin.errors import ConfigError
-from wilton_plugin.metrics import Metrics
+from wilton_plugin.metrics import Metrics, Outcome
 from wilton_plugin.service import WiltonService, header_tier, valid_header_tier
 from wilton_plugin.settings import parse_settings
 from wilton_plugin.strategy import ensure_installed
@@ -64,6 +64,8 @@ class WiltonHandler(CustomLogger):
                 return
             await asyncio.sleep(0.05)
         self.ensure_router()
+        if mount_metrics_endpoint():
+            log.info("wilton: mounted /metrics (LiteLLM's prometheus callback is not configured)")
 
     def start(self) -> None:
         """Schedule ``install_when_ready`` when imported inside a running event loop (the proxy's)."""
@@ -110,25 +112,64 @@ class WiltonHandler(CustomLogger):
             return None
 
     async def async_log_success_event(self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        """Feed latency, tokens and the served side back."""
+        """Feed latency, tokens, cost and the served side back."""
         try:
-            slo = kwargs.get("standard_logging_object") or {}
-            latency = slo.get("response_time")
-            await self.service.served(
-                call_id=str(kwargs.get("litellm_call_id") or slo.get("id") or ""),
-                deployment_id=slo.get("model_id"),
-                tokens=int(slo.get("total_tokens") or 0),
-                latency_s=float(latency) if isinstance(latency, int | float) else None,
-            )
+            await self.service.served(outcome_of(kwargs, success=True))
         except Exception as exc:
             self.service.error("success", exc)
 
     async def async_log_failure_event(self, kwargs: dict, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        """A failed attempt: undo its debt change (a retry decides afresh)."""
+        """A failed attempt: count it and undo its debt change (a retry decides afresh)."""
         try:
-            await self.service.failed(str(kwargs.get("litellm_call_id") or ""))
+            await self.service.served(outcome_of(kwargs, success=False))
         except Exception as exc:
             self.service.error("failure", exc)
+
+
+def mount_metrics_endpoint() -> bool:
+    """Serve the registry on the proxy's ``/metrics`` unless LiteLLM already does; True when mounted.
+
+    Same app as LiteLLM's own: with several workers it reads prometheus_client's multiprocess files,
+    so the numbers are summed over workers.
+    """
+    from litellm.integrations.prometheus_metrics_endpoint import make_metrics_asgi_app
+    from litellm.proxy.proxy_server import app
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+    if any(getattr(route, "path", None) == "/metrics" for route in app.routes):
+        return False
+    registry = REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    app.mount("/metrics", make_metrics_asgi_app(registry))
+    return True
+
+
+def outcome_of(kwargs: Mapping[str, Any], success: bool) -> Outcome:
+    """The facts of a finished call from LiteLLM's standard logging object (never the prompt)."""
+    slo = kwargs.get("standard_logging_object") or {}
+    start, end, first = slo.get("startTime"), slo.get("endTime"), slo.get("completionStartTime")
+    latency = end - start if _numbers(start, end) else None
+    stream = bool(slo.get("stream"))
+    ttft = first - start if stream and _numbers(start, first) and first > start else None
+    model_id = slo.get("model_id")
+    if model_id is None:
+        model_id = ((kwargs.get("litellm_params") or {}).get("model_info") or {}).get("id")
+    return Outcome(
+        call_id=str(kwargs.get("litellm_call_id") or slo.get("id") or ""),
+        deployment_id=str(model_id) if model_id is not None else None,
+        success=success,
+        input_tokens=int(slo.get("prompt_tokens") or 0),
+        output_tokens=int(slo.get("completion_tokens") or 0),
+        latency_s=latency,
+        ttft_s=ttft,
+        cost_usd=float(slo.get("response_cost") or 0.0),
+    )
+
+
+def _numbers(*values: object) -> bool:
+    return all(isinstance(v, int | float) for v in values)
 
 
 def _config_path(environ: Mapping[str, str]) -> str | None:

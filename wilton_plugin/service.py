@@ -25,7 +25,7 @@ from wilton_plugin.core.selector import Candidate
 from wilton_plugin.core.stats import Ewma
 from wilton_plugin.core.window import WindowTotals
 from wilton_plugin.errors import ConfigError
-from wilton_plugin.metrics import Metrics
+from wilton_plugin.metrics import Metrics, Outcome
 from wilton_plugin.settings import LOCAL_TIERS, TIERS, DeploymentSpec, WiltonSettings, parse_deployment
 from wilton_plugin.state import LocalStore, Record, RedisStore
 
@@ -84,6 +84,10 @@ class WiltonService:
             spec = self.spec_of(deployment)
             if spec is not None and spec.deployment_id is not None:
                 self.specs[spec.deployment_id] = spec
+        if self.metrics is not None:
+            self.metrics.declare([spec for specs in self.groups.values() for spec in specs] + list(self.specs.values()),
+                                 self.settings.phi_unit)
+            self.metrics.phi_target.set(self.settings.phi_target)
         if redis_client is not None and not isinstance(self.store, RedisStore):
             self.store = RedisStore(self.settings, redis_client, self.clock)
             log.info("wilton: φ window and runtime settings shared through Redis")
@@ -166,36 +170,44 @@ class WiltonService:
             headers["x-wilton-phi"] = f"{pending.phi:.4f}"
         return headers
 
-    async def served(self, call_id: str, deployment_id: str | None, tokens: int, latency_s: float | None) -> None:
-        """A request succeeded: put its work in the φ window and learn latency and size."""
-        pending = self.pending.pop(call_id, None)
-        spec = self.specs.get(deployment_id or "")
+    async def served(self, outcome: Outcome) -> None:
+        """A request finished: count it, and on success put its work in the φ window and learn from it."""
+        pending = self.pending.pop(outcome.call_id, None)
+        spec = self.specs.get(outcome.deployment_id or "")
         if spec is None:
+            if pending is not None and not outcome.success and pending.deltas:
+                await self._undo(pending)
             return
-        if latency_s is not None and deployment_id:
-            self.latency.update(deployment_id, latency_s)
+        if self.metrics is not None:
+            self.metrics.observe(outcome, spec)
+        if not outcome.success:
+            if pending is not None and pending.deltas:
+                await self._undo(pending)
+            return
+        if outcome.latency_s is not None and outcome.deployment_id:
+            self.latency.update(outcome.deployment_id, outcome.latency_s)
         group = pending.model_group if pending else spec.model_group
+        tokens = outcome.tokens
         if tokens > 0:
             self.tokens.update(group, float(tokens))
-        if self.settings.phi_unit == "tokens":
-            work = float(tokens)
-        else:
-            work = 1.0
+        work = float(tokens) if self.settings.phi_unit == "tokens" else 1.0
         deltas: dict[str, float] = {}
         if pending is not None and self.settings.phi_unit == "tokens" and pending.token_scale > 0:
             actual = tokens / pending.token_scale
             scale = actual / pending.weight if pending.weight > 0 else 0.0
             deltas = {k: v * (scale - 1.0) for k, v in pending.deltas.items()}
-        totals = await self.store.record(
-            Record(self.clock(), deltas, work if spec.is_local else 0.0, work)
-        )
+        totals = await self.store.record(Record(self.clock(), deltas, work if spec.is_local else 0.0, work))
         self._observe(totals)
 
     async def failed(self, call_id: str) -> None:
-        """A request failed for good: its work was served nowhere, so its debt change is undone."""
+        """A request failed before reaching a managed deployment: its debt change is undone."""
         pending = self.pending.pop(call_id, None)
         if pending is not None and pending.deltas:
-            await self.store.record(Record(self.clock(), {k: -v for k, v in pending.deltas.items()}, 0.0, 0.0))
+            await self._undo(pending)
+
+    async def _undo(self, pending: Pending) -> None:
+        """The work was served nowhere: give its debt change back (a retry decides afresh)."""
+        await self.store.record(Record(self.clock(), {k: -v for k, v in pending.deltas.items()}, 0.0, 0.0))
 
     def error(self, stage: str, exc: BaseException, context: str = "") -> None:
         """Log an exception once per (stage, type) with context, and count every occurrence."""
