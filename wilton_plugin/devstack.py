@@ -268,3 +268,96 @@ class RedisServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class PrometheusServer:
+    """A real ``prometheus`` on a loopback port, scraping the given targets every second."""
+
+    def __init__(self, targets: Mapping[str, str], rule_files: tuple[str | Path, ...] = (), port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.targets = dict(targets)  # job name -> host:port (path /metrics)
+        self.rule_files = tuple(str(Path(p).resolve()) for p in rule_files)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._dir = Path(tempfile.mkdtemp(prefix="wilton-prometheus-"))
+
+    @property
+    def url(self) -> str:
+        """Base URL of the HTTP API."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> dict[str, Any]:
+        """The prometheus.yml this server runs with."""
+        return {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": list(self.rule_files),
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [target]}]} for job, target in self.targets.items()
+            ],
+        }
+
+    def start(self) -> PrometheusServer:
+        """Start it and wait until it is ready."""
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus not found; install Debian's prometheus (.ci/run does)")
+        config = self._dir / "prometheus.yml"
+        config.write_text(yaml.safe_dump(self.config(), sort_keys=False), encoding="utf-8")
+        log = open(self._dir / "prometheus.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.process = subprocess.Popen(
+                [binary, f"--config.file={config}", f"--storage.tsdb.path={self._dir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + 30
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get(f"{self.url}/-/ready").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"prometheus did not become ready:\n{self.log_text()[-2000:]}")
+
+    def log_text(self) -> str:
+        """Prometheus's own log."""
+        path = self._dir / "prometheus.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Run an instant query; raises on a PromQL error, returns the result vector."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        body = response.json()
+        if body.get("status") != "success":
+            raise ValueError(f"query failed: {expr!r}: {body.get('error')}")
+        result = body["data"]["result"]
+        return result if isinstance(result, list) else [result]
+
+    def stop(self) -> None:
+        """Stop the server."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def close(self) -> None:
+        """Stop and remove the data directory."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> PrometheusServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
