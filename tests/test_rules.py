@@ -1,0 +1,188 @@
+"""The Prometheus rules are code: the committed file is the generator's output, promtool accepts
+it, its unit tests in prometheus/tests/ pass, and they fail when a metric name is misspelt."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wilton_plugin.observability import rules
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMETHEUS_DIR = ROOT / "prometheus"
+RULES_FILE = PROMETHEUS_DIR / "wilton.rules.yml"
+CONFIG_FILE = PROMETHEUS_DIR / "prometheus.yml"
+TEST_FILES = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
+PROMTOOL = shutil.which("promtool")
+
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not on PATH (Debian: apt-get install prometheus)"
+)
+
+# Every series the rules may read: the plugin's metrics (issue 3), the coherence sidecar's, and
+# Prometheus's own `up`. A name outside this set is a typo.
+KNOWN_SERIES = {
+    "up",
+    "wilton_phi",
+    "wilton_phi_target",
+    "wilton_requests_total",
+    "wilton_tokens_total",
+    "wilton_request_latency_seconds_bucket",
+    "wilton_request_latency_seconds_sum",
+    "wilton_request_latency_seconds_count",
+    "wilton_time_to_first_token_seconds_bucket",
+    "wilton_time_to_first_token_seconds_sum",
+    "wilton_time_to_first_token_seconds_count",
+    "wilton_cost_usd_total",
+    "wilton_routing_decisions_total",
+    "wilton_plugin_errors_total",
+    "wilton_coherence_corrections_total",
+    "wilton_coherence_observed_phi",
+    "wilton_coherence_data_age_seconds",
+    "wilton_coherence_errors_total",
+}
+
+
+def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_committed_rules_file_is_a_fresh_build() -> None:
+    assert RULES_FILE.read_text(encoding="utf-8") == rules.render(), (
+        "prometheus/wilton.rules.yml differs from the generator; regenerate it with "
+        "`python -m wilton_plugin.observability.rules --out prometheus/wilton.rules.yml`"
+    )
+
+
+def test_check_mode_exits_1_when_the_file_differs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "wilton.rules.yml"
+    assert rules.main(["--out", str(out)]) == 0
+    assert rules.main(["--out", str(out), "--check"]) == 0
+    out.write_text(out.read_text(encoding="utf-8").replace("> 0.05", "> 0.5"), encoding="utf-8")
+    assert rules.main(["--out", str(out), "--check"]) == 1
+    assert rules.main(["--out", str(tmp_path / "missing.yml"), "--check"]) == 1
+    assert "differs from a fresh build" in capsys.readouterr().err
+
+
+def test_parameters_reach_the_alerts() -> None:
+    document = rules.build(
+        phi_band=0.03, frontier_budget_usd_per_hour=12.5, for_durations={"WiltonPhiOutOfBand": "20m"}
+    )
+    alerts = {rule["alert"]: rule for rule in document["groups"][1]["rules"]}
+    assert alerts["WiltonPhiOutOfBand"]["expr"].endswith("> 0.03)")
+    assert alerts["WiltonPhiOutOfBand"]["for"] == "20m"
+    assert "± 3 pp" in alerts["WiltonPhiOutOfBand"]["annotations"]["summary"]
+    assert alerts["WiltonFrontierSpendHigh"]["expr"].endswith("> 12.5")
+    assert alerts["WiltonFrontierSpendHigh"]["for"] == "15m"
+    with pytest.raises(ValueError, match="unknown alert"):
+        rules.build(for_durations={"WiltonNoSuchAlert": "5m"})
+    with pytest.raises(ValueError, match="not a Prometheus duration"):
+        rules.build(for_durations={"WiltonPhiOutOfBand": "ten minutes"})
+    with pytest.raises(ValueError, match="phi_band"):
+        rules.build(phi_band=0)
+
+
+def test_every_rule_has_severity_and_annotations_that_show_the_value() -> None:
+    for rule in rules.build()["groups"][1]["rules"]:
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert set(rule["annotations"]) == {"summary", "description"}, rule["alert"]
+        assert "$value" in rule["annotations"]["description"], rule["alert"]
+
+
+def test_expressions_read_only_known_series() -> None:
+    expressions = rules.all_expressions()
+    assert len(expressions) == sum(len(group["rules"]) for group in rules.build()["groups"])
+    recorded = {r.record for r in rules.recording_rules()}
+    for expr in expressions:
+        bare = re.sub(r'"[^"]*"', '""', expr)  # label values are not series names
+        names = set(re.findall(r"(?<![\w:])([a-z_][a-z0-9_:]*)\s*[{\[]", bare))
+        names |= set(re.findall(r"(?<![\w:])(wilton[a-z0-9_:]*)", bare))
+        assert names <= KNOWN_SERIES | recorded, (expr, names - KNOWN_SERIES - recorded)
+
+
+def test_probes_are_self_contained() -> None:
+    probes = rules.probe_expressions(rules.ALL_NEEDS)
+    assert set(probes) == {r.record for r in rules.recording_rules()} | set(rules.DEFAULT_FOR_DURATIONS)
+    for name, expr in probes.items():
+        assert not re.search(r"wilton:\w", expr), f"{name}: probe still reads a recorded series: {expr}"
+    proxy_only = rules.probe_expressions()
+    assert "wilton:phi:ratio_rate5m" in proxy_only
+    assert "wilton:coherence_corrections:rate5m" not in proxy_only
+    assert "wilton:time_to_first_token_seconds:p95_rate5m" not in proxy_only
+
+
+def test_each_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for path in TEST_FILES:
+        text = path.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
+        assert document["rule_files"] == ["../wilton.rules.yml"], path.name
+        for group in document["tests"]:
+            name = group.get("name", "")
+            assert re.fullmatch(r"[a-z0-9_]+", name), f"{path.name}: test group without a behaviour name"
+            assert f"# name: {name}\n" in text, f"{path.name}: no `# name: {name}` comment"
+            for case in group.get("alert_rule_test", []):
+                (firing if case["exp_alerts"] else quiet).add(case["alertname"])
+    alerts = set(rules.DEFAULT_FOR_DURATIONS)
+    assert alerts <= firing, f"alerts never shown to fire: {sorted(alerts - firing)}"
+    never_quiet = alerts - {"WiltonProxyDown"} - quiet
+    assert not never_quiet, f"alerts never shown to stay quiet: {sorted(never_quiet)}"
+
+
+@needs_promtool
+def test_promtool_check_rules() -> None:
+    result = promtool("check", "rules", str(RULES_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_unit_tests_pass() -> None:
+    assert TEST_FILES, "no promtool unit tests in prometheus/tests/"
+    result = promtool("test", "rules", *map(str, TEST_FILES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(TEST_FILES), result.stdout
+
+
+@needs_promtool
+def test_promtool_check_config() -> None:
+    result = promtool("check", "config", str(CONFIG_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(CONFIG_FILE.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["wilton-proxy"]["static_configs"][0]["targets"] == ["127.0.0.1:8000"]
+    assert jobs["wilton-proxy"]["scrape_interval"] == "5s"
+    assert jobs["wilton-coherence"]["static_configs"][0]["targets"] == ["127.0.0.1:9464"]
+    assert jobs["wilton-insight"]["static_configs"][0]["targets"] == ["127.0.0.1:9465"]
+    assert config["rule_files"] == ["wilton.rules.yml"]
+
+
+@needs_promtool
+def test_unit_tests_fail_on_a_misspelt_metric(tmp_path: Path) -> None:
+    """The unit tests are not vacuous: rules reading `wilton_request_total` (no s) still pass
+    `promtool check rules`, but the φ tests fail."""
+    good = rules.render()
+    bad = good.replace("wilton_requests_total", "wilton_request_total")
+    assert bad != good
+    (tmp_path / "wilton.rules.yml").write_text(bad, encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    for name in ("phi_recording_test.yml", "phi_out_of_band_test.yml"):
+        shutil.copy(PROMETHEUS_DIR / "tests" / name, tmp_path / "tests" / name)
+
+    assert promtool("check", "rules", "wilton.rules.yml", cwd=tmp_path).returncode == 0
+    result = promtool(
+        "test", "rules", "tests/phi_recording_test.yml", "tests/phi_out_of_band_test.yml", cwd=tmp_path
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert output.count("FAILED") == 2, output
+    assert 'expr: "wilton:phi:ratio_rate5m"' in output
+    assert "name: phi_out_of_band_for_10m_fires" in output

@@ -1,0 +1,1 @@
+"""Observability as code: the Prometheus rules and the Grafana dashboard, generated from Python."""
