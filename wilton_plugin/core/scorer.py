@@ -86,13 +86,22 @@ class ConstantScorer:
         return 0.5
 
 
-SCORERS: Mapping[str, Callable[[], Scorer]] = {
+def _learned(artifact: str | None = None) -> Scorer:
+    from wilton_plugin.scoring.model import LearnedScorer  # local import: loads only when chosen
+
+    return LearnedScorer.load(artifact)
+
+
+SCORERS: Mapping[str, Callable[..., Scorer]] = {
     "heuristic": HeuristicScorer,
     "constant": ConstantScorer,
+    "learned": _learned,  # wilton_plugin.scoring: a linear model over structural prompt features
 }
+ARTIFACT_SCORERS = frozenset({"learned"})  # these read scorer.artifact (None: the shipped default)
 
 
 def make_scorer(name: str, artifact: str | None = None) -> Scorer:
     """Build the scorer named in the settings."""
-    del artifact  # the shipped scorers need none; learned scorers will read it
+    if name in ARTIFACT_SCORERS:
+        return SCORERS[name](artifact)
     return SCORERS[name]()

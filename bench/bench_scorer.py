@@ -1,0 +1,95 @@
+"""Microbenchmark of the learned scorer and of a full routing decision with it (p50/p99, µs).
+
+Cases: ``learned-N`` (``LearnedScorer.score`` on a real prompt cut/repeated to N characters, N in
+100, 1000, 4000), ``learned-data`` (every prompt of the shipped MMLU/GSM8K files, as they are),
+``route-learned`` (``WiltonService.route`` + ``served`` with ``scorer.name: learned``, short
+prompts), ``load`` (reading the shipped artifact). Target: scorer p99 < 200 µs up to 4,000 chars.
+
+Run: ``.venv/bin/python bench/bench_scorer.py [--iterations 20000] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_decision import stats, time_calls  # noqa: E402
+
+from wilton_plugin.devstack import demo_config  # noqa: E402
+from wilton_plugin.metrics import Outcome  # noqa: E402
+from wilton_plugin.scoring.data import read_rows  # noqa: E402
+from wilton_plugin.scoring.model import LearnedScorer  # noqa: E402
+from wilton_plugin.service import WiltonService  # noqa: E402
+from wilton_plugin.settings import check_groups, parse_settings  # noqa: E402
+
+TARGET_P99_US = 200.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=20_000)
+    parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = read_rows(ROOT / "data" / "routing-eval" / "mmlu_dev.csv") + read_rows(ROOT / "data" / "routing-eval" / "gsm8k_dev.csv")
+    prompts = [r.prompt for r in rows]
+    longest = max(prompts, key=len)
+    scorer = LearnedScorer.load()
+    results = {}
+    loads = []
+    for _ in range(20):
+        start = time.perf_counter_ns()
+        LearnedScorer.load()
+        loads.append(time.perf_counter_ns() - start)
+    results["load"] = stats(loads)
+    for chars in (100, 1000, 4000):
+        text = (longest * (chars // len(longest) + 1))[:chars]
+        messages = [{"role": "user", "content": text}]
+        results[f"learned-{chars}"] = stats(time_calls(lambda i: scorer.score(messages), args.iterations, args.warmup))
+    shuffled = list(prompts)
+    random.Random(0).shuffle(shuffled)
+    data_messages = [[{"role": "user", "content": p}] for p in shuffled]
+    results["learned-data"] = stats(time_calls(lambda i: scorer.score(data_messages[i % len(data_messages)]),
+                                               args.iterations, args.warmup))
+    results["route-learned"] = stats(asyncio.run(_route(args.iterations, args.warmup, data_messages)))
+    worst = max(results[f"learned-{c}"]["p99_us"] for c in (100, 1000, 4000))
+    report = {"cases": results, "target": {"scorer_p99_us_max": TARGET_P99_US, "ok": worst < TARGET_P99_US}}
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{'case':<16} {'p50 µs':>8} {'p99 µs':>8} {'mean µs':>8}")
+    for name, s in results.items():
+        print(f"{name:<16} {s['p50_us']:>8.2f} {s['p99_us']:>8.2f} {s['mean_us']:>8.2f}")
+    print(f"target: learned scorer p99 < {TARGET_P99_US:.0f} µs up to 4000 chars -> {'OK' if report['target']['ok'] else 'MISSED'}")
+    return 0
+
+
+async def _route(iterations: int, warmup: int, inputs: list) -> list[int]:
+    settings = parse_settings({"scorer": {"name": "learned"}})
+    model_list = demo_config("http://127.0.0.1:1", "http://127.0.0.1:2")["model_list"]
+    service = WiltonService(settings, check_groups(model_list, settings), rng=random.Random(7))
+    service.bind(model_list, None)
+    samples = []
+    clock = time.perf_counter_ns
+    for i in range(warmup + iterations):
+        call_id = f"c{i}"
+        start = clock()
+        chosen = await service.route("chat", model_list, inputs[i % len(inputs)], {"litellm_call_id": call_id, "metadata": {}})
+        elapsed = clock() - start
+        await service.served(Outcome(call_id, chosen["model_info"]["id"], True, 40, 40, 0.02))
+        if i >= warmup:
+            samples.append(elapsed)
+    return samples
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The learned scorer: shipped artifact, reproducible training, bad data, the replay's blindness to labels."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wilton_plugin.core.scorer import make_scorer
+from wilton_plugin.errors import ConfigError
+from wilton_plugin.replay import phi_report, quality_report, replay_settings, route_prompts, window_shares
+from wilton_plugin.scoring.data import DataError, read_rows
+from wilton_plugin.scoring.features import DIM, features
+from wilton_plugin.scoring.model import DEFAULT_ARTIFACT, LearnedScorer
+from wilton_plugin.scoring.train import train
+from wilton_plugin.settings import parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MMLU = ROOT / "data" / "routing-eval" / "mmlu_dev.csv"
+GSM = ROOT / "data" / "routing-eval" / "gsm8k_dev.csv"
+
+
+def _slice(path: Path, out: Path, every: int = 20, limit: int = 400) -> Path:
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[::every][:limit]
+    with open(out, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def _wiltonctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wilton_plugin.cli.main", *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+def test_the_shipped_artifact_loads_and_scores_in_unit_range():
+    scorer = make_scorer("learned", None)
+    assert isinstance(scorer, LearnedScorer) and Path(scorer.path) == DEFAULT_ARTIFACT
+    assert scorer.load_seconds < 1.0 and DEFAULT_ARTIFACT.stat().st_size < 20 * 1024 * 1024
+    prompts = [r.prompt for r in read_rows(GSM)[:50]] + ["", "hi", "x" * 10_000, "∑∫ 1/0 ???\n" * 300]
+    for prompt in prompts:
+        value = scorer.score([{"role": "user", "content": prompt}])
+        assert 0.0 <= value <= 1.0
+    assert scorer.score(None) == 0.0 and scorer.score([{"role": "user", "content": [{"type": "text", "text": "a"}]}]) >= 0
+
+
+def test_settings_accept_the_learned_scorer_and_reject_a_bad_artifact(tmp_path):
+    assert parse_settings({"scorer": {"name": "learned"}}).scorer.name == "learned"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}", encoding="utf-8")
+    with pytest.raises(ConfigError, match="scorer.artifact"):
+        make_scorer("learned", str(bad))
+    with pytest.raises(ConfigError, match="scorer.artifact"):
+        make_scorer("learned", str(tmp_path / "missing.json"))
+
+
+def test_features_have_a_fixed_length_on_odd_text():
+    for text in ("", "A.\nB.", "1,000.5 % $ \\frac", "é" * 5000, "\x00\n\n"):
+        assert len(features(text)) == DIM
+
+
+def test_training_is_reproducible_to_the_byte(tmp_path):
+    data = _slice(MMLU, tmp_path / "m.csv")
+    outs = []
+    for name in ("a.json", "b.json"):
+        result = _wiltonctl("train-scorer", "--data", str(data), "--data", str(GSM), "--out", str(tmp_path / name), "--seed", "3")
+        assert result.returncode == 0, result.stderr
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0])["info"]["seed"] == 3
+    assert 0.0 <= LearnedScorer.load(tmp_path / "a.json").score_text("What is 2 + 2?") <= 1.0
+
+
+def test_training_in_process_matches_the_artifact():
+    rows = read_rows(GSM)[:200]
+    assert train(rows, seed=1).to_json() == train(list(rows), seed=1).to_json()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("prompt,local\nhello,1\n", "missing column 'frontier'"),
+        ("prompt,local,frontier\nhello,1,yes\n", "line 2: column 'frontier' has value 'yes'; expected a number"),
+        ("prompt,local,frontier\nhello,nan,1\n", "column 'local' has value 'nan'; expected a finite number"),
+    ],
+)
+def test_bad_csv_is_one_line_and_exit_1(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    for args in (("train-scorer", "--data", str(path), "--out", str(tmp_path / "o.json")),
+                 ("bench", "quality", "--data", str(path), "--json"),
+                 ("bench", "phi", "--data", str(path), "--json")):
+        result = _wiltonctl(*args)
+        assert result.returncode == 1
+        assert message in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    with pytest.raises(DataError):
+        read_rows(path)
+
+
+def test_the_replay_never_reads_the_labels(tmp_path):
+    data = _slice(MMLU, tmp_path / "m.csv", every=25)
+    with open(data, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rng = random.Random(5)
+    local, frontier = [r["local"] for r in rows], [r["frontier"] for r in rows]
+    rng.shuffle(local)
+    rng.shuffle(frontier)
+    for row, lo, fr in zip(rows, local, frontier):
+        row["local"], row["frontier"] = lo, fr
+    shuffled = tmp_path / "shuffled.csv"
+    with open(shuffled, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    settings = replay_settings(0.75, "learned")
+    first = route_prompts([r.prompt for r in read_rows(data)], settings, seed=1)
+    second = route_prompts([r.prompt for r in read_rows(shuffled)], settings, seed=1)
+    assert first == second and any(first) and not all(first)
+
+
+def test_bench_quality_json_keys_and_values(tmp_path):
+    data = _slice(MMLU, tmp_path / "m.csv", every=25)
+    result = _wiltonctl("bench", "quality", "--data", str(data), "--target", "0.75", "--seed", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("n", "frontier_share", "quality", "local_quality", "frontier_quality", "pgr", "random_pgr", "oracle_pgr"):
+        assert key in report
+    assert report["n"] == len(read_rows(data))
+    assert abs(report["frontier_share"] - 0.25) <= 2 / report["n"]
+    assert 0.0 <= report["quality"] <= 1.0 and report["oracle_quality"] >= report["quality"]
+    table = _wiltonctl("bench", "quality", "--data", str(data), "--target", "0.75")
+    assert table.returncode == 0 and "random" in table.stdout and "oracle" in table.stdout
+
+
+def test_bench_phi_json_with_an_outage(tmp_path):
+    data = _slice(MMLU, tmp_path / "m.csv", every=10, limit=900)
+    result = _wiltonctl("bench", "phi", "--data", str(data), "--window", "100", "--outage", "300:50", "--max-debt", "100", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("n", "overall_local_share", "max_window_dev_pp", "windows_outside_1pp", "recovery_requests", "repaid_requests"):
+        assert key in report
+    assert report["n"] == 900 and report["windows_outside_1pp"] > 0
+    assert abs(report["overall_local_share"] - 0.75) < 0.02
+    bad = _wiltonctl("bench", "phi", "--data", str(data), "--outage", "x", "--json")
+    assert bad.returncode == 1 and "--outage" in bad.stderr
+
+
+def test_window_metrics_by_hand():
+    sent = [False, False, False, True] * 50  # exactly 75 % local
+    report = phi_report(sent, 0.75, 100)
+    assert report.max_window_dev_pp == 0.0 and report.windows_outside_1pp == 0 and report.overall_local_share == 0.75
+    assert window_shares([True, False, True], 2) == [0.5, 0.5]
+
+
+def test_quality_report_baselines():
+    from wilton_plugin.scoring.data import Row
+
+    rows = [Row("p", 0.0, 1.0), Row("q", 1.0, 1.0), Row("r", 1.0, 0.0), Row("s", 0.0, 1.0)]
+    report = quality_report(rows, [True, False, False, False])
+    assert report["quality"] == 0.75 and report["oracle_quality"] == 0.75 and report["pgr"] == pytest.approx(1.0)

@@ -1,0 +1,156 @@
+"""``wiltonctl train-scorer`` and ``wiltonctl bench quality|phi``: the learned scorer and its proof.
+
+Replays go through ``WiltonService.route`` (see ``wilton_plugin.replay``); the router sees the
+prompts only, the ``local``/``frontier`` columns are read afterwards to score the outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from wilton_plugin.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train-scorer`` and ``bench`` (``quality``, ``phi``)."""
+    train = subparsers.add_parser(
+        "train-scorer",
+        help="train the learned difficulty scorer from labelled CSVs",
+        description="Fit the learned scorer (wilton_settings.scorer.name: learned) on CSVs with the columns "
+        "prompt,local,frontier (other columns ignored; scores 1/0 or graded) and write its artifact "
+        "(JSON), to be named in wilton_settings.scorer.artifact. Same data and seed: same bytes.",
+    )
+    train.add_argument("--data", action="append", required=True, metavar="FILE.csv", help="labelled CSV (repeatable)")
+    train.add_argument("--out", required=True, metavar="ARTIFACT", help="where to write the artifact (.json)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--l2", type=float, default=None, help="ridge penalty (default 300)")
+    train.set_defaults(func=_train)
+
+    bench = subparsers.add_parser("bench", help="replay labelled prompts through the balancer", description="Replays "
+                                  "through the proxy's own routing code (WiltonService.route), in file order.")
+    benches = bench.add_subparsers(dest="bench", metavar="BENCH")
+    quality = benches.add_parser(
+        "quality",
+        help="quality and PGR of the routing at a local target",
+        description="Replay FILE.csv and report n, frontier_share, quality, local_quality, frontier_quality, "
+        "pgr (performance gap recovered), with random and oracle baselines at the same frontier share.",
+    )
+    _common(quality)
+    quality.add_argument("--scorer", default="learned", help="scorer name (default learned)")
+    quality.add_argument("--artifact", default=None, help="scorer artifact (default: the shipped one)")
+    quality.set_defaults(func=_quality)
+    phi = benches.add_parser(
+        "phi",
+        help="how exactly the local share is held",
+        description="Replay FILE.csv and report overall_local_share, max_window_dev_pp (largest deviation of any "
+        "--window consecutive requests), windows_outside_1pp and, with --outage, recovery_requests (requests "
+        "after the outage until every later window is within 1 pp) and repaid_requests (until the balancer's "
+        "debt is back in its band for good). See docs/quality.md.",
+    )
+    _common(phi)
+    phi.add_argument("--window", type=int, default=500, help="window length in requests (default 500)")
+    phi.add_argument("--outage", default=None, metavar="START:LEN", help="local tier down for requests START..START+LEN-1")
+    phi.add_argument("--scorer", default="learned", help="scorer name (default learned)")
+    phi.add_argument("--artifact", default=None, help="scorer artifact (default: the shipped one)")
+    phi.set_defaults(func=_phi)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with prompt,local,frontier")
+    parser.add_argument("--target", type=float, default=0.75, help="phi_target, the local share (default 0.75)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the selector and baselines (default 0)")
+    parser.add_argument("--slack", type=float, default=None, help="balance.slack (default: Wilton's default, 1)")
+    parser.add_argument("--max-debt", type=float, default=None, help="balance.max_debt (default: Wilton's default, 50)")
+    parser.add_argument("--spill-policy", choices=("compensate", "forgive"), default=None, help="spill_policy")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _settings(args: argparse.Namespace):  # -> WiltonSettings
+    from wilton_plugin.replay import replay_settings
+
+    balance: dict[str, Any] = {}
+    if args.slack is not None:
+        balance["slack"] = args.slack
+    if args.max_debt is not None:
+        balance["max_debt"] = args.max_debt
+    extra: dict[str, Any] = {"balance": balance}
+    if args.spill_policy is not None:
+        extra["spill_policy"] = args.spill_policy
+    return replay_settings(args.target, args.scorer, args.artifact, extra)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from wilton_plugin.scoring.data import read_many
+    from wilton_plugin.scoring.train import DEFAULT_L2, train
+
+    rows = read_many(args.data)
+    model = train(rows, seed=args.seed, l2=args.l2 if args.l2 is not None else DEFAULT_L2,
+                  sources=[Path(p).name for p in args.data])
+    Path(args.out).write_text(model.to_json(), encoding="utf-8")
+    print(f"{args.out}: learned scorer trained on {len(rows)} rows from {len(args.data)} file(s), seed {args.seed}")
+    return 0
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from wilton_plugin.replay import quality_report, route_prompts
+    from wilton_plugin.scoring.data import prompts_only, read_rows
+
+    rows = read_rows(args.data)
+    settings = _settings(args)
+    sent = route_prompts(prompts_only(rows), settings, seed=args.seed)
+    report = quality_report(rows, sent, seed=args.seed)
+    report.update(scorer=args.scorer, target=args.target)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    share = report["frontier_share"]
+    print(f"{args.data}: {report['n']} prompts, scorer {args.scorer}, frontier share {share:.4f} (target {1 - args.target:.4f})")
+    print(f"{'router':<22} {'quality':>8} {'PGR':>7}")
+    for name, q, p in (
+        ("all local", report["local_quality"], 0.0),
+        (f"random @ {share:.0%}", report["random_quality"], report["random_pgr"]),
+        (f"wilton ({args.scorer})", report["quality"], report["pgr"]),
+        (f"oracle @ {share:.0%}", report["oracle_quality"], report["oracle_pgr"]),
+        ("all frontier", report["frontier_quality"], 1.0),
+    ):
+        print(f"{name:<22} {q:>8.4f} {p:>7.3f}")
+    return 0
+
+
+def _phi(args: argparse.Namespace) -> int:
+    from wilton_plugin.replay import phi_report, route_prompts
+    from wilton_plugin.scoring.data import prompts_only, read_rows
+
+    if args.window < 1:
+        raise ConfigError("--window", args.window, "Expected a whole number of requests >= 1.")
+    outage = _outage(args.outage)
+    rows = read_rows(args.data)
+    settings = _settings(args)
+    debts: list[float] = []
+    sent = route_prompts(prompts_only(rows), settings, seed=args.seed, outage=outage, debts=debts)
+    report = phi_report(sent, args.target, args.window, outage, debts, settings.balance.slack).as_dict()
+    report.update(max_debt=settings.balance.max_debt, slack=settings.balance.slack, spill_policy=settings.spill_policy)
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    for key, value in report.items():
+        shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else value
+        print(f"{key:<22} {shown}")
+    return 0
+
+
+def _outage(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    start, sep, length = text.partition(":")
+    try:
+        parsed = (int(start), int(length))
+    except ValueError:
+        parsed = (-1, -1)
+    if not sep or parsed[0] < 0 or parsed[1] < 1:
+        raise ConfigError("--outage", text, "Expected START:LEN, two whole numbers, LEN >= 1.")
+    return parsed
