@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Node deps of the dashboard's Grafana schema check (@grafana/schema + TypeScript; tests/test_dashboard.py).
+grafana/schema-check/node_modules: grafana/schema-check/package-lock.json
+	cd grafana/schema-check && npm ci --no-audit --no-fund
+	touch $@
+
 lint-imports: setup
 	$(VENV)/bin/lint-imports
 
-test: setup lint-imports
+test: setup lint-imports grafana/schema-check/node_modules
 	$(PY) -m pytest -q
 
 test-fast: setup
