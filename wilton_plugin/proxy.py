@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+from wilton_plugin.admin import AdminConfig, load_admin_config, mount_admin_routes
 from wilton_plugin.config_file import load_config_file
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.metrics import Metrics, Outcome
@@ -43,6 +44,7 @@ class WiltonHandler(CustomLogger):
         super().__init__()
         self.service = service
         self._install_task: asyncio.Task[None] | None = None
+        self.admin: AdminConfig | None = None  # admin API settings, set by build_handler
 
     def ensure_router(self) -> None:
         """(Re)install the strategy on the proxy's current router, if it exists."""
@@ -66,6 +68,10 @@ class WiltonHandler(CustomLogger):
         self.ensure_router()
         if mount_metrics_endpoint():
             log.info("wilton: mounted /metrics (LiteLLM's prometheus callback is not configured)")
+        if self.admin is not None:
+            from litellm.proxy.proxy_server import app
+
+            mount_admin_routes(app, self.service, self.admin)
 
     def start(self) -> None:
         """Schedule ``install_when_ready`` when imported inside a running event loop (the proxy's)."""
@@ -206,11 +212,13 @@ def build_handler(environ: Mapping[str, str] | None = None) -> WiltonHandler:
             log.warning("wilton: no config file found (%s); defaults, no managed groups", path)
         else:
             settings, groups = load_config_file(path, environ)
+        admin = load_admin_config(environ)
     except ConfigError as exc:
         refuse_to_start(exc)
         raise  # unreachable outside the proxy's process model, kept for type checkers and tests
     service = WiltonService(settings, groups, metrics=Metrics())
     handler = WiltonHandler(service)
+    handler.admin = admin
     handler.start()
     return handler
 

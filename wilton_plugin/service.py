@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,7 @@ log = logging.getLogger("wilton")
 TIER_HEADER = "x-wilton-tier"
 MAX_PENDING_DECISIONS = 10_000
 DEFAULT_OUTPUT_TOKENS = 256.0
+RECENT_SERVED = 1000  # per-worker tier counts and φ shown by GET /wilton/status
 
 
 @dataclass
@@ -74,6 +75,7 @@ class WiltonService:
         self.pending: OrderedDict[str, Pending] = OrderedDict()
         self._logged: set[tuple[str, str]] = set()
         self.last_totals = WindowTotals()
+        self.recent_served: deque[tuple[str, float]] = deque(maxlen=RECENT_SERVED)  # (tier, work), admin status
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -196,6 +198,7 @@ class WiltonService:
             actual = tokens / pending.token_scale
             scale = actual / pending.weight if pending.weight > 0 else 0.0
             deltas = {k: v * (scale - 1.0) for k, v in pending.deltas.items()}
+        self.recent_served.append((spec.tier, work))
         totals = await self.store.record(Record(self.clock(), deltas, work if spec.is_local else 0.0, work))
         self._observe(totals)
 

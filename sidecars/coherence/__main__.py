@@ -1,0 +1,3 @@
+from sidecars.coherence.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""HTTP clients of the coherence sidecar: a Prometheus reader and the proxy's admin API client.
+
+Both take an ``httpx.Client`` so tests can hand in one built on ``httpx.MockTransport``. Neither
+ever logs the password or the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sidecars.coherence.controller import Observation
+
+log = logging.getLogger("wilton.coherence")
+
+
+class SidecarError(Exception):
+    """A failure the loop counts, logs and backs off from. ``stage`` labels the errors metric."""
+
+    stage = "observe"
+
+
+class PrometheusError(SidecarError):
+    stage = "prometheus"
+
+
+class NoData(PrometheusError):
+    """The query answered but without a usable value (empty vector, NaN: e.g. no traffic)."""
+
+
+class AdminError(SidecarError):
+    stage = "proxy"
+
+
+class AuthError(AdminError):
+    stage = "auth"
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class PrometheusReader:
+    """Reads the global φ with an instant query (``/api/v1/query``)."""
+
+    def __init__(self, base_url: str, query: str, client: httpx.Client, clock: Callable[[], float] = time.time):
+        self.base_url = base_url.rstrip("/")
+        self.query = query
+        self.client = client
+        self.clock = clock
+
+    def read(self) -> Observation:
+        """The φ sample and its age, from the sample's own timestamp."""
+        try:
+            response = self.client.get(f"{self.base_url}/api/v1/query", params={"query": self.query})
+        except httpx.HTTPError as exc:
+            raise PrometheusError(f"Prometheus unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise PrometheusError(f"Prometheus answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+            if body.get("status") != "success":
+                raise PrometheusError(f"Prometheus query failed: {body.get('error', 'unknown error')}")
+            data = body["data"]
+            if data.get("resultType") == "scalar":
+                samples = [data["result"]]
+            else:
+                samples = [item["value"] for item in data["result"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PrometheusError("Prometheus answered an unexpected body") from exc
+        if not samples:
+            raise NoData(f"no sample for {self.query!r}")
+        if len(samples) > 1:
+            raise PrometheusError(f"{self.query!r} returned {len(samples)} series; it must aggregate to one")
+        timestamp, phi = _finite(samples[0][0]), _finite(samples[0][1])
+        if timestamp is None or phi is None:
+            raise NoData(f"{self.query!r} has no finite value (no traffic?)")
+        age = max(0.0, self.clock() - timestamp)
+        return Observation(phi=phi, age_s=age, timestamp=timestamp, source="prometheus")
+
+
+@dataclass
+class _Token:
+    value: str
+    renew_at: float  # monotonic clock
+
+
+class AdminClient:
+    """The proxy's admin API: logs in, renews its token before it expires, retries once on 401."""
+
+    #: renew when this fraction of the token's lifetime has passed
+    RENEW_FRACTION = 0.8
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        client: httpx.Client,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self._password = password
+        self.client = client
+        self.clock = clock
+        self._token: _Token | None = None
+        self.logins = 0
+
+    def __repr__(self) -> str:  # never show the password
+        return f"AdminClient({self.base_url!r}, username={self.username!r})"
+
+    # --- authentication -------------------------------------------------------------------------
+    def login(self) -> None:
+        """Get a new token (POST /wilton/token)."""
+        try:
+            response = self.client.post(
+                f"{self.base_url}/wilton/token", json={"username": self.username, "password": self._password}
+            )
+        except httpx.HTTPError as exc:
+            self._token = None
+            raise AdminError(f"proxy unreachable at login: {type(exc).__name__}") from exc
+        if response.status_code == 401:
+            self._token = None
+            raise AuthError(f"login refused for user {self.username!r} (HTTP 401): check the username and password")
+        if response.status_code == 429:
+            self._token = None
+            raise AuthError("login rate limited by the proxy (HTTP 429)")
+        if response.status_code != 200:
+            self._token = None
+            raise AdminError(f"login failed with HTTP {response.status_code}")
+        try:
+            body = response.json()
+            value = str(body["access_token"])
+            expires_in = _finite(body.get("expires_in", 300)) or 300.0
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AdminError("login answered an unexpected body") from exc
+        self._token = _Token(value=value, renew_at=self.clock() + max(0.0, expires_in) * self.RENEW_FRACTION)
+        self.logins += 1
+        log.debug("logged in to %s as %s (token valid %.0f s)", self.base_url, self.username, expires_in)
+
+    def _bearer(self) -> str:
+        if self._token is None or self.clock() >= self._token.renew_at:
+            self.login()
+        assert self._token is not None
+        return self._token.value
+
+    def _request(self, method: str, path: str, json: Any = None) -> Any:
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}"}
+            try:
+                response = self.client.request(method, f"{self.base_url}{path}", json=json, headers=headers)
+            except httpx.HTTPError as exc:
+                raise AdminError(f"{method} {path}: proxy unreachable ({type(exc).__name__})") from exc
+            if response.status_code == 401 and attempt == 1:
+                log.info("%s %s: token refused (HTTP 401); logging in again", method, path)
+                self._token = None
+                continue
+            if response.status_code in (401, 403):
+                raise AuthError(f"{method} {path}: HTTP {response.status_code} (does the user have wilton:write?)")
+            if response.status_code >= 300:
+                raise AdminError(f"{method} {path}: HTTP {response.status_code}")
+            try:
+                return response.json() if response.content else None
+            except ValueError as exc:
+                raise AdminError(f"{method} {path}: unexpected body") from exc
+        raise AssertionError("unreachable")
+
+    # --- API --------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        body = self._request("GET", "/wilton/status")
+        if not isinstance(body, dict):
+            raise AdminError("GET /wilton/status: unexpected body")
+        return body
+
+    def observe(self, status: dict[str, Any] | None = None) -> Observation:
+        """φ from /wilton/status: the global value, else this replica's."""
+        status = self.status() if status is None else status
+        phi = status.get("phi") if isinstance(status.get("phi"), dict) else {}
+        for key in ("global", "replica"):
+            value = _finite(phi.get(key))
+            if value is not None:
+                return Observation(phi=value, age_s=0.0, timestamp=None, source=f"status:{key}")
+        raise SidecarError("the proxy's /wilton/status has no φ yet (no traffic?)")
+
+    def bias(self) -> float:
+        """The proxy's current ``phi_bias`` (GET /wilton/weights)."""
+        body = self._request("GET", "/wilton/weights")
+        value = _finite(body.get("phi_bias")) if isinstance(body, dict) else None
+        if value is None:
+            raise AdminError("GET /wilton/weights: no finite phi_bias")
+        return value
+
+    def set_bias(self, bias: float) -> None:
+        """PUT /wilton/weights ``{"phi_bias": bias}``."""
+        self._request("PUT", "/wilton/weights", json={"phi_bias": round(bias, 6)})
+
+
+def status_bias(status: dict[str, Any]) -> float | None:
+    """``phi_bias`` from a /wilton/status body, if present and finite."""
+    return _finite(status.get("phi_bias"))

@@ -1,0 +1,274 @@
+"""The admin routes, mounted on LiteLLM's app: login, status, target, weights.
+
+Thin glue: authenticate (master key or JWT), validate the body, read-modify-write the runtime
+settings through the state store (Redis when shared, so every worker and replica sees a change
+within ``runtime_refresh_seconds``), and audit each change. Every answer is a JSONResponse built
+here, so the host app's exception handlers play no part (no 400 "No connected db.").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from wilton_plugin.admin.config import ALL_SCOPES, READ, WRITE, AdminConfig
+from wilton_plugin.admin.models import TargetRequest, TokenRequest, WeightsRequest
+from wilton_plugin.admin.passwords import hash_password, verify_password
+from wilton_plugin.admin.tokens import InvalidToken, LoginLimiter, Principal, issue_token, verify_token
+from wilton_plugin.core.engine import RuntimeSettings
+from wilton_plugin.settings import LOCAL_TIERS, TIERS
+from wilton_plugin.state import REDIS_TIMEOUT_S, parse_runtime
+
+log = logging.getLogger("wilton")
+audit_log = logging.getLogger("wilton.audit")
+
+LAST_CHANGES = 20
+_DUMMY_HASH = hash_password("no such user", n=2**12)  # equal work for unknown users
+
+
+def litellm_master_key() -> str | None:
+    """LiteLLM's resolved master key (``general_settings.master_key``), else ``LITELLM_MASTER_KEY``."""
+    proxy_server = sys.modules.get("litellm.proxy.proxy_server")
+    key = getattr(proxy_server, "master_key", None)
+    return key if isinstance(key, str) and key else os.environ.get("LITELLM_MASTER_KEY") or None
+
+
+class AdminApi:
+    """State of the admin routes in one worker."""
+
+    def __init__(self, service: Any, config: AdminConfig, *, master_key: Callable[[], str | None] = litellm_master_key,
+                 limiter: LoginLimiter | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.config = config
+        self.master_key = master_key
+        self.limiter = limiter or LoginLimiter()
+        self.clock = clock
+        self.changes: deque[dict[str, Any]] = deque(maxlen=LAST_CHANGES)
+        self.lock = asyncio.Lock()
+
+    # --- auth --------------------------------------------------------------------------------
+
+    def authenticate(self, request: Request, scope: str) -> Principal | JSONResponse:
+        """The caller, or the 401/403 response to send."""
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        token = token.strip()
+        if kind.lower() != "bearer" or not token:
+            return _unauthorized("missing bearer token")
+        master = self.master_key()
+        if master and hmac.compare_digest(token.encode(), master.encode()):
+            principal = Principal("master-key", ALL_SCOPES)
+        else:
+            try:
+                principal = verify_token(self.config, token, self.clock())
+            except InvalidToken as exc:
+                log.info("wilton: admin token rejected (%s)", exc)
+                return _unauthorized("invalid token")
+        if scope not in principal.scopes:
+            return JSONResponse({"detail": f"token lacks scope {scope}"}, 403,
+                                {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+        return principal
+
+    async def login(self, request: Request) -> JSONResponse:
+        """POST /wilton/token."""
+        body = await _body(request, TokenRequest)
+        if isinstance(body, JSONResponse):
+            return body
+        ip = request.client.host if request.client else "?"
+        wait = self.limiter.retry_after(body.username, ip)
+        if wait:
+            return JSONResponse({"detail": "too many failed logins"}, 429, {"Retry-After": str(wait)})
+        user = self.config.users.get(body.username)
+        ok = await asyncio.to_thread(verify_password, body.password, user.password_hash if user else _DUMMY_HASH)
+        if not ok or user is None or self.config.current is None:
+            self.limiter.failed(body.username, ip)
+            return JSONResponse({"detail": "bad username or password"}, 401, {"WWW-Authenticate": "Bearer"})
+        self.limiter.succeeded(body.username, ip)
+        token = issue_token(self.config, user.name, user.scopes, self.clock())
+        return JSONResponse({"access_token": token, "token_type": "bearer", "expires_in": self.config.expires_seconds})
+
+    # --- runtime settings and audit ----------------------------------------------------------
+
+    async def runtime(self) -> RuntimeSettings:
+        """The runtime settings as published (read from Redis when shared)."""
+        store = self.service.store
+        if store.shared:
+            raw = await asyncio.wait_for(store.client.get(store.runtime_key), REDIS_TIMEOUT_S)
+            return parse_runtime(raw) if raw else RuntimeSettings()
+        return store.runtime_hint()
+
+    async def change(self, who: str, what: str, old: Any, new: Any, runtime: RuntimeSettings) -> None:
+        """Publish ``runtime`` and record the change (audit log line and last changes)."""
+        await self.service.store.set_runtime(runtime)
+        entry = {"time": round(self.clock(), 3), "who": who, "what": what, "old": old, "new": new}
+        audit_log.info("wilton audit %s", json.dumps(entry, sort_keys=True))
+        store = self.service.store
+        if store.shared:
+            key = f"{self.service.settings.redis_prefix}audit"
+            async with store.client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, json.dumps(entry))
+                pipe.ltrim(key, 0, LAST_CHANGES - 1)
+                await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
+        else:
+            self.changes.appendleft(entry)
+
+    async def last_changes(self) -> list[dict[str, Any]]:
+        """Audit entries, newest first."""
+        store = self.service.store
+        if store.shared:
+            raw = await asyncio.wait_for(store.client.lrange(f"{self.service.settings.redis_prefix}audit", 0, LAST_CHANGES - 1),
+                                         REDIS_TIMEOUT_S)
+            return [json.loads(item) for item in raw]
+        return list(self.changes)
+
+    # --- routes ------------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """GET /wilton/status."""
+        settings, store = self.service.settings, self.service.store
+        runtime = await self.runtime()
+        totals = await store.totals()
+        recent = list(getattr(self.service, "recent_served", ()))
+        tiers = {tier: sum(1 for t, _ in recent if t == tier) for tier in TIERS}
+        work = sum(w for _, w in recent)
+        local = sum(w for t, w in recent if t in LOCAL_TIERS)
+        return {
+            "phi_target": runtime.phi_target if runtime.phi_target is not None else settings.phi_target,
+            "phi_bias": runtime.phi_bias,
+            "phi": {"replica": local / work if work > 0 else None, "global": totals.phi if store.shared else None},
+            "unit": settings.phi_unit,
+            "window": {"kind": settings.window.kind, "size": settings.window.size, "count": totals.count,
+                       "total": totals.total, "local": totals.local},
+            "tiers": tiers,
+            "tiers_scope": f"this worker's last {len(recent)} served requests",
+            "weights": dict(runtime.weights),
+            "team_targets": dict(runtime.team_targets),
+            "shared_state": store.shared,
+            "worker_pid": os.getpid(),
+            "last_changes": await self.last_changes(),
+        }
+
+    async def put_target(self, who: str, body: TargetRequest) -> dict[str, Any]:
+        """PUT /wilton/target."""
+        async with self.lock:
+            runtime = await self.runtime()
+            if body.team is not None:
+                teams = dict(runtime.team_targets)
+                previous = teams.get(body.team)
+                if body.phi_target is None:
+                    teams.pop(body.team, None)
+                else:
+                    teams[body.team] = body.phi_target
+                new = replace(runtime, team_targets=teams)
+                what, current = f"team_target[{body.team}]", body.phi_target
+            else:
+                config_value = self.service.settings.phi_target
+                previous = runtime.phi_target if runtime.phi_target is not None else config_value
+                new = replace(runtime, phi_target=body.phi_target)
+                what, current = "phi_target", body.phi_target if body.phi_target is not None else config_value
+            await self.change(who, what, previous, current, new)
+        return {"phi_target": current, "team": body.team, "previous": previous}
+
+    async def put_weights(self, who: str, body: WeightsRequest) -> dict[str, Any] | JSONResponse:
+        """PUT /wilton/weights."""
+        known = set(self.service.specs) | {s.deployment_id for specs in self.service.groups.values() for s in specs}
+        unknown = sorted(set(body.weights or {}) - known)
+        if unknown:
+            return JSONResponse({"detail": f"unknown deployment id(s): {', '.join(unknown)}; known: {', '.join(sorted(k for k in known if k))}"}, 422)
+        async with self.lock:
+            runtime = await self.runtime()
+            if body.weights:
+                weights = {**runtime.weights, **body.weights}
+                if weights != dict(runtime.weights):
+                    runtime_new = replace(runtime, weights=weights)
+                    await self.change(who, "weights", dict(runtime.weights), weights, runtime_new)
+                    runtime = runtime_new
+            if body.phi_bias is not None and body.phi_bias != runtime.phi_bias:
+                runtime_new = replace(runtime, phi_bias=body.phi_bias)
+                await self.change(who, "phi_bias", runtime.phi_bias, body.phi_bias, runtime_new)
+                runtime = runtime_new
+        return {"weights": dict(runtime.weights), "phi_bias": runtime.phi_bias}
+
+    def routes(self) -> list[tuple[str, str, Callable]]:
+        """(method, path, endpoint) of the four routes."""
+
+        async def token(request: Request) -> JSONResponse:
+            return await self.login(request)
+
+        async def status(request: Request) -> Any:
+            return await self._guarded(request, READ, None, lambda who, _: self.status())
+
+        async def put_target(request: Request) -> Any:
+            return await self._guarded(request, WRITE, TargetRequest, self.put_target)
+
+        async def read_weights(who: str, _: Any) -> dict[str, Any]:
+            runtime = await self.runtime()
+            return {"weights": dict(runtime.weights), "phi_bias": runtime.phi_bias}
+
+        async def get_weights(request: Request) -> Any:
+            return await self._guarded(request, READ, None, read_weights)
+
+        async def put_weights(request: Request) -> Any:
+            return await self._guarded(request, WRITE, WeightsRequest, self.put_weights)
+
+        return [("POST", "/wilton/token", token), ("GET", "/wilton/status", status), ("PUT", "/wilton/target", put_target),
+                ("GET", "/wilton/weights", get_weights), ("PUT", "/wilton/weights", put_weights)]
+
+    async def _guarded(self, request: Request, scope: str, model: type[BaseModel] | None, handler: Callable) -> Any:
+        principal = self.authenticate(request, scope)
+        if isinstance(principal, JSONResponse):
+            return principal
+        body = None
+        if model is not None:
+            body = await _body(request, model)
+            if isinstance(body, JSONResponse):
+                return body
+        try:
+            result = await handler(principal.who, body)
+        except Exception as exc:  # Redis away: nothing was changed, say so
+            self.service.error("admin", exc)
+            return JSONResponse({"detail": f"shared state unavailable ({type(exc).__name__}); nothing changed"}, 503)
+        return result if isinstance(result, JSONResponse) else JSONResponse(result)
+
+
+def _unauthorized(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, 401, {"WWW-Authenticate": "Bearer"})
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return JSONResponse({"detail": json.loads(exc.json(include_url=False, include_input=False))}, 422)
+
+
+def mount_admin_routes(app: FastAPI, service: Any, config: AdminConfig, **kwargs: Any) -> bool:
+    """Add the admin routes in front of the app's own (once); True when mounted."""
+    if any(getattr(route, "path", None) == "/wilton/status" for route in app.router.routes):
+        return False
+    if not audit_log.handlers:  # the audit trail must reach the proxy log whatever LiteLLM configured
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        audit_log.addHandler(handler)
+        audit_log.setLevel(logging.INFO)
+        audit_log.propagate = False
+    before = len(app.router.routes)
+    for method, path, endpoint in AdminApi(service, config, **kwargs).routes():
+        app.add_api_route(path, endpoint, methods=[method], tags=["wilton admin"])
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[0:0] = added
+    return True
