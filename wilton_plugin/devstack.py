@@ -209,7 +209,41 @@ def _kill_group_leftovers(pgid: int) -> None:
         return
 
 
-class RedisServer:
+class _LocalServer:
+    """A server process of ours with a scratch directory: ``stop`` ends it, ``close`` also cleans up."""
+
+    process: subprocess.Popen[bytes] | None
+    _dir: str | Path
+    stop_timeout = 10.0
+
+    def start(self) -> Any:
+        """Start the server (subclasses)."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """SIGTERM the server, SIGKILL after ``stop_timeout``."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+    def close(self) -> None:
+        """Stop and remove the scratch directory."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class RedisServer(_LocalServer):
     """A real ``redis-server`` on a loopback port, no persistence, in a temporary directory."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -247,30 +281,9 @@ class RedisServer:
         except OSError:
             return False
 
-    def stop(self) -> None:
-        """Stop the server."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-    def close(self) -> None:
-        """Stop and remove the data directory."""
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
-class PrometheusServer:
+class PrometheusServer(_LocalServer):
     """A real ``prometheus`` on a loopback port, scraping the given targets every second."""
 
     def __init__(self, targets: Mapping[str, str], rule_files: tuple[str | Path, ...] = (), port: int | None = None) -> None:
@@ -340,24 +353,3 @@ class PrometheusServer:
         result = body["data"]["result"]
         return result if isinstance(result, list) else [result]
 
-    def stop(self) -> None:
-        """Stop the server."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-    def close(self) -> None:
-        """Stop and remove the data directory."""
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
