@@ -12,7 +12,9 @@ EXIT_USAGE = 2
 EXIT_ERROR = 1
 
 # Modules that add subcommands: each has ``register(subparsers) -> None`` and sets ``func`` on its parsers.
-COMMAND_MODULES: tuple[str, ...] = ("wilton_plugin.cli.config_cmd", "wilton_plugin.cli.quality_cmd")
+COMMAND_MODULES: tuple[str, ...] = ("wilton_plugin.cli.config_cmd", "wilton_plugin.cli.quality_cmd",
+                                    "wilton_plugin.cli.tasks_cmd", "wilton_plugin.cli.ops_cmd",
+                                    "wilton_plugin.cli.doctor_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
