@@ -24,6 +24,7 @@ from wilton_plugin.core.scorer import make_scorer
 from wilton_plugin.core.selector import Candidate
 from wilton_plugin.core.stats import Ewma
 from wilton_plugin.core.window import WindowTotals
+from wilton_plugin.decision_log import DecisionLog, DecisionRecord
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.metrics import Metrics, Outcome
 from wilton_plugin.settings import LOCAL_TIERS, TIERS, DeploymentSpec, WiltonSettings, parse_deployment
@@ -47,6 +48,9 @@ class Pending:
     token_scale: float  # tokens per work unit used for the estimate (tokens unit), else 1
     phi: float | None  # window φ when decided
     deltas: Mapping[str, float] = field(default_factory=dict)
+    score: float | None = None  # difficulty, for the decision log
+    team_id: str | None = None
+    prompt: str | None = None  # only when decision_log_prompts is on
 
 
 class WiltonService:
@@ -76,6 +80,7 @@ class WiltonService:
         self._logged: set[tuple[str, str]] = set()
         self.last_totals = WindowTotals()
         self.recent_served: deque[tuple[str, float]] = deque(maxlen=RECENT_SERVED)  # (tier, work), admin status
+        self.decisions = DecisionLog(settings.decision_log_size, settings.decision_log_prompts)  # GET /wilton/decisions
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -156,7 +161,8 @@ class WiltonService:
                 deltas[key] = deltas.get(key, 0.0) - delta
         await self.store.record(Record(self.clock(), deltas, 0.0, 0.0))
         if call_id:
-            self._remember(call_id, Pending(decision, model_group, weight, token_scale, self.last_totals.phi, decision.deltas))
+            self._remember(call_id, Pending(decision, model_group, weight, token_scale, self.last_totals.phi, decision.deltas,
+                                            score, facts.team_id, self.decisions.prompt_of(messages)))
         if self.metrics is not None:
             self.metrics.decisions.labels(tier=decision.tier, reason=decision.reason).inc()
             self.metrics.phi_target.set(decision.phi_target)
@@ -182,6 +188,7 @@ class WiltonService:
             return
         if self.metrics is not None:
             self.metrics.observe(outcome, spec)
+        self._log_decision(outcome, spec, pending)
         if not outcome.success:
             if pending is not None and pending.deltas:
                 await self._undo(pending)
@@ -223,6 +230,16 @@ class WiltonService:
                       f" [{context}]" if context else "", exc_info=exc)
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _log_decision(self, outcome: Outcome, spec: DeploymentSpec, pending: Pending | None) -> None:
+        self.decisions.add(DecisionRecord(
+            time=self.clock(), model_group=pending.model_group if pending else spec.model_group, tier=spec.tier,
+            deployment=outcome.deployment_id, reason=pending.decision.reason if pending else None,
+            difficulty=pending.score if pending else None, latency_s=outcome.latency_s,
+            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
+            team_id=pending.team_id if pending else None, status="success" if outcome.success else "failure",
+            prompt=pending.prompt if pending else None,
+        ))
 
     def _observe(self, totals: WindowTotals) -> None:
         self.last_totals = totals

@@ -74,6 +74,8 @@ class WiltonSettings:
     redis_prefix: str = "wilton:"
     redis_retry_seconds: float = 2.0  # how often to retry Redis after it went away
     runtime_refresh_seconds: float = 1.0  # how stale runtime settings read from Redis may be
+    decision_log_size: int = 10_000  # recent decisions kept in memory per worker (GET /wilton/decisions), 0..1,000,000
+    decision_log_prompts: bool = False  # keep the prompt text in the decision log (off: never stored)
 
     @property
     def frontier_target(self) -> float:
@@ -111,6 +113,13 @@ def _number(key: str, value: object, lo: float, hi: float, *, lo_open: bool = Fa
     if not math.isfinite(number) or number > hi or number < lo or (lo_open and number == lo):
         raise ConfigError(key, value, f"Expected a finite number in {_range(lo, hi, lo_open)}.")
     return number
+
+
+def _count(key: str, value: object, lo: int, hi: int) -> int:
+    number = _number(key, value, lo, hi)
+    if number != int(number):
+        raise ConfigError(key, value, f"Expected a whole number in [{lo}, {hi}].")
+    return int(number)
 
 
 def _range(lo: float, hi: float, lo_open: bool) -> str:
@@ -163,6 +172,8 @@ _TOP_KEYS = (
     "redis_prefix",
     "redis_retry_seconds",
     "runtime_refresh_seconds",
+    "decision_log_size",
+    "decision_log_prompts",
 )
 
 # Environment variable -> dotted key in wilton_settings.
@@ -217,6 +228,8 @@ def parse_settings(raw: object, environ: Mapping[str, str] | None = None) -> Wil
         runtime_refresh_seconds=_number(
             "runtime_refresh_seconds", block.get("runtime_refresh_seconds", 1.0), 0.0, 60.0, lo_open=True
         ),
+        decision_log_size=_count("decision_log_size", block.get("decision_log_size", defaults.decision_log_size), 0, 1_000_000),
+        decision_log_prompts=_bool("decision_log_prompts", block.get("decision_log_prompts", defaults.decision_log_prompts)),
     )
     return settings
 

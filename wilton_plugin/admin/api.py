@@ -1,4 +1,4 @@
-"""The admin routes, mounted on LiteLLM's app: login, status, target, weights.
+"""The admin routes, mounted on LiteLLM's app: login, status, target, weights, decisions.
 
 Thin glue: authenticate (master key or JWT), validate the body, read-modify-write the runtime
 settings through the state store (Redis when shared, so every worker and replica sees a change
@@ -36,6 +36,7 @@ log = logging.getLogger("wilton")
 audit_log = logging.getLogger("wilton.audit")
 
 LAST_CHANGES = 20
+MAX_DECISIONS = 10_000  # most records one GET /wilton/decisions returns
 _DUMMY_HASH = hash_password("no such user", n=2**12)  # equal work for unknown users
 
 
@@ -202,8 +203,21 @@ class AdminApi:
                 runtime = runtime_new
         return {"weights": dict(runtime.weights), "phi_bias": runtime.phi_bias}
 
+    def decisions(self, limit_text: str | None) -> dict[str, Any] | JSONResponse:
+        """GET /wilton/decisions?limit=N: this worker's newest N decisions, oldest first."""
+        try:
+            limit = int(limit_text) if limit_text is not None else 100
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= MAX_DECISIONS:
+            return JSONResponse({"detail": f"limit has value {limit_text!r}; expected a whole number in [1, {MAX_DECISIONS}]"}, 422)
+        log_ = self.service.decisions
+        records = [r.as_dict() for r in log_.latest(limit)]
+        return {"decisions": records, "count": len(records), "size": log_.size, "prompts": log_.prompts,
+                "worker_pid": os.getpid()}
+
     def routes(self) -> list[tuple[str, str, Callable]]:
-        """(method, path, endpoint) of the four routes."""
+        """(method, path, endpoint) of the admin routes."""
 
         async def token(request: Request) -> JSONResponse:
             return await self.login(request)
@@ -224,8 +238,15 @@ class AdminApi:
         async def put_weights(request: Request) -> Any:
             return await self._guarded(request, WRITE, WeightsRequest, self.put_weights)
 
+        async def read_decisions(who: str, _: Any, request: Request) -> dict[str, Any] | JSONResponse:
+            return self.decisions(request.query_params.get("limit"))
+
+        async def get_decisions(request: Request) -> Any:
+            return await self._guarded(request, READ, None, lambda who, body: read_decisions(who, body, request))
+
         return [("POST", "/wilton/token", token), ("GET", "/wilton/status", status), ("PUT", "/wilton/target", put_target),
-                ("GET", "/wilton/weights", get_weights), ("PUT", "/wilton/weights", put_weights)]
+                ("GET", "/wilton/weights", get_weights), ("PUT", "/wilton/weights", put_weights),
+                ("GET", "/wilton/decisions", get_decisions)]
 
     async def _guarded(self, request: Request, scope: str, model: type[BaseModel] | None, handler: Callable) -> Any:
         principal = self.authenticate(request, scope)

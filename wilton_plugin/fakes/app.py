@@ -171,6 +171,8 @@ async def _chat(request: Request, proto: str, kind: str = "chat") -> Response:
         limit = _limit(options.get("num_predict"))
     prompt = p.prompt_text(body["messages"])
     reply = p.make_reply(state.name, model, prompt, state.config.reply_words, limit)
+    if state.config.reply_text:  # a fixed answer (e.g. the JSON an insight request expects); limit ignored
+        reply = p.Reply(words=state.config.reply_text.split(" "), prompt_tokens=reply.prompt_tokens, truncated=False)
     if proto == "openai":
         return _openai_response(state, body, model, reply, stream)
     if not stream:

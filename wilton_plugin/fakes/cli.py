@@ -21,6 +21,7 @@ CONFIG_FLAGS = {
     "chunk-delay-ms": float,
     "reply-words": int,
     "seed": int,
+    "reply-text": str,
 }
 
 

@@ -20,6 +20,7 @@ class FakeConfig:
     chunk_delay_ms: float = 0.0  # sleep between streamed chunks
     reply_words: int = 16  # reply length when max_tokens / num_predict is not given
     seed: int = 0  # seed of the error-injection and jitter random generators
+    reply_text: str = ""  # when set, every chat reply's content is exactly this text (streamed word by word)
 
     def updated(self, changes: dict[str, Any]) -> FakeConfig:
         """Return a copy with `changes` applied; raise ValueError on an unknown key or bad value."""
@@ -45,6 +46,7 @@ _RULES: dict[str, tuple[type, float | None, float | None]] = {
     "chunk_delay_ms": (float, 0, 60_000),
     "reply_words": (int, 1, 100_000),
     "seed": (int, None, None),
+    "reply_text": (str, 0, 100_000),  # bounds: length in characters
 }
 
 
@@ -53,6 +55,10 @@ def _check(key: str, value: Any) -> None:
     if key not in _RULES:
         raise ValueError(f"unknown config key {key!r}; allowed keys: {sorted(_RULES)}")
     kind, low, high = _RULES[key]
+    if kind is str:
+        if not isinstance(value, str) or len(value) > (high or 0):
+            raise ValueError(f"{key} must be a string of at most {high} characters, got {type(value).__name__}")
+        return
     allowed = (int,) if kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, allowed):
         expected = "an integer" if kind is int else "a number"

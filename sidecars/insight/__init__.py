@@ -1,0 +1,1 @@
+"""wilton-insight: periodic analysis of φ, latency, cost and routing, with LLM recommendations."""

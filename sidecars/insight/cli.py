@@ -1,0 +1,239 @@
+"""``wilton-insight``: command line, environment, signals, logging, metrics server.
+
+Every flag has an environment variable (the flag wins). The admin password is read, in this
+order, from ``--password-file``, ``--password``, ``WILTON_INSIGHT_PASSWORD_FILE``,
+``WILTON_INSIGHT_PASSWORD``, else the development default ``wilton``. The LLM call through the
+proxy needs a LiteLLM key: ``--api-key`` or ``WILTON_INSIGHT_API_KEY`` (or ``--api-key-file``).
+Neither secret is ever logged or written into a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from sidecars.insight.collect import InsightAdminClient, RangeReader
+from sidecars.insight.loop import FAILED, InsightJob
+from sidecars.insight.metrics import InsightMetrics
+
+log = logging.getLogger("wilton.insight")
+
+DEFAULT_PASSWORD = "wilton"
+TRUE = {"1", "true", "yes", "on"}
+EPILOG = (
+    "exit status: 0 report written from every source; 3 report written but a source (Prometheus or the "
+    "decision log) was unavailable, the report says which; 1 nothing could be collected, the report could "
+    "not be written, or the metrics port is taken; 2 bad flags. Without --once: 0 when stopped by SIGTERM/SIGINT."
+)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def _tasks(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be a whole number in [0, 10000], not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0 disables), not {text!r}")
+    return value
+
+
+def _band(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1), not {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wilton-insight",
+        description="Analyse φ, latency, cost and routing over the last hours (Prometheus and the proxy's decision "
+        "log), ask an LLM through the proxy for recommendations, and write a Markdown + JSON report with PNG charts. "
+        "Every flag also reads an environment variable.",
+        epilog=EPILOG,
+    )
+    add = p.add_argument
+    add("--interval", type=_positive, default=_env("WILTON_INSIGHT_INTERVAL", "3600"), metavar="SECONDS",
+        help="seconds between runs (env WILTON_INSIGHT_INTERVAL; default 3600)")
+    add("--model", choices=["openai", "gemini"], default=_env("WILTON_INSIGHT_MODEL", "openai"),
+        help="which LLM to ask, through the proxy (env WILTON_INSIGHT_MODEL; default openai)")
+    add("--model-group-openai", default=_env("WILTON_INSIGHT_MODEL_GROUP_OPENAI", "chat"), metavar="GROUP",
+        help="proxy model group used for --model openai (env WILTON_INSIGHT_MODEL_GROUP_OPENAI; default chat)")
+    add("--model-group-gemini", default=_env("WILTON_INSIGHT_MODEL_GROUP_GEMINI", "chat"), metavar="GROUP",
+        help="proxy model group used for --model gemini (env WILTON_INSIGHT_MODEL_GROUP_GEMINI; default chat)")
+    add("--max-tasks", type=_tasks, default=_env("WILTON_INSIGHT_MAX_TASKS", "1000"), metavar="N",
+        help="recent routing decisions analysed, from GET /wilton/decisions; 0 skips the decision log "
+        "(env WILTON_INSIGHT_MAX_TASKS; default 1000, at most 10000)")
+    add("--history", type=_positive, default=_env("WILTON_INSIGHT_HISTORY", "24"), metavar="HOURS",
+        help="hours of history analysed, fractions allowed (env WILTON_INSIGHT_HISTORY; default 24)")
+    add("--phi-band", type=_band, default=_env("WILTON_INSIGHT_PHI_BAND", "0.05"),
+        help="φ is out of band when further than this from the target (env WILTON_INSIGHT_PHI_BAND; default 0.05, "
+        "as the WiltonPhiOutOfBand alert)")
+    add("--proxy-url", default=_env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
+        help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
+    add("--prometheus-url", default=_env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+        help="Prometheus base URL; empty: no φ history, counts or latency (env WILTON_PROMETHEUS_URL; "
+        "default http://127.0.0.1:9090)")
+    add("--out", default=_env("WILTON_INSIGHT_OUT", "reports"), metavar="DIR",
+        help="directory of the reports (env WILTON_INSIGHT_OUT; default reports/)")
+    add("--once", action="store_true", default=(_env("WILTON_INSIGHT_ONCE") or "").lower() in TRUE,
+        help="one run, then exit with its status (env WILTON_INSIGHT_ONCE=1)")
+    add("--username", default=_env("WILTON_INSIGHT_USERNAME", "admin"),
+        help="admin API user, needs wilton:read (env WILTON_INSIGHT_USERNAME; default admin)")
+    add("--password", default=None,
+        help="admin API password; visible in the process list, prefer WILTON_INSIGHT_PASSWORD or --password-file "
+        "(default: the development password 'wilton')")
+    add("--password-file", default=None, metavar="PATH",
+        help="read the admin password from this file (env WILTON_INSIGHT_PASSWORD_FILE)")
+    add("--api-key", default=None,
+        help="LiteLLM key for the LLM call through the proxy; visible in the process list, prefer "
+        "WILTON_INSIGHT_API_KEY or --api-key-file. Without a key the report has no recommendations")
+    add("--api-key-file", default=None, metavar="PATH",
+        help="read the LiteLLM key from this file (env WILTON_INSIGHT_API_KEY_FILE)")
+    add("--metrics-port", type=_port, default=_env("WILTON_INSIGHT_METRICS_PORT", "9465"),
+        help="port of the sidecar's own /metrics; 0 disables; not served with --once "
+        "(env WILTON_INSIGHT_METRICS_PORT; default 9465)")
+    add("--metrics-addr", default=_env("WILTON_INSIGHT_METRICS_ADDR", "127.0.0.1"),
+        help="address of the sidecar's /metrics (env WILTON_INSIGHT_METRICS_ADDR; default 127.0.0.1)")
+    add("--timeout", type=_positive, default=_env("WILTON_INSIGHT_TIMEOUT", "10"), metavar="SECONDS",
+        help="HTTP timeout for Prometheus and the admin API (env WILTON_INSIGHT_TIMEOUT; default 10)")
+    add("--llm-timeout", type=_positive, default=_env("WILTON_INSIGHT_LLM_TIMEOUT", "120"), metavar="SECONDS",
+        help="timeout of the LLM call (env WILTON_INSIGHT_LLM_TIMEOUT; default 120)")
+    add("--log-level", default=_env("WILTON_INSIGHT_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+        help="log level (env WILTON_INSIGHT_LOG_LEVEL; default INFO)")
+    return p
+
+
+class _Redact(logging.Filter):
+    """No log line ever carries a secret, whatever formats it."""
+
+    def __init__(self, secrets: Sequence[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 3]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self.secrets:
+            if secret in message:
+                message = message.replace(secret, "***")
+                record.msg, record.args = message, None
+        return True
+
+
+def _secret(flag_value: str | None, flag_file: str | None, env_name: str, default: str | None) -> tuple[str | None, str]:
+    """(value, source) with the precedence flag file > flag > env file > env > default."""
+    path = flag_file
+    if path is None and flag_value is None:
+        path = _env(f"{env_name}_FILE")
+    if path is not None and (flag_file is not None or flag_value is None):
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip("\r\n"), f"file {path}"
+    if flag_value is not None:
+        return flag_value, "command line"
+    env = _env(env_name)
+    if env is not None:
+        return env, env_name
+    return default, "default"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        password, password_source = _secret(args.password, args.password_file, "WILTON_INSIGHT_PASSWORD", DEFAULT_PASSWORD)
+        api_key, key_source = _secret(args.api_key, args.api_key_file, "WILTON_INSIGHT_API_KEY", None)
+    except OSError as exc:
+        parser.error(f"cannot read a secret file: {exc.strerror}")
+    if not password:
+        parser.error("the password is empty")
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_Redact([password or "", api_key or ""]))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(args.log_level)
+    for noisy in ("httpx", "httpcore", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for source, what, env in ((password_source, "password", "WILTON_INSIGHT_PASSWORD"),
+                              (key_source, "API key", "WILTON_INSIGHT_API_KEY")):
+        if source == "command line":
+            log.warning("the %s was given on the command line and is visible in the process list; use %s or a file",
+                        what, env)
+    if password_source == "default":
+        log.warning("using the development default password; set WILTON_INSIGHT_PASSWORD or --password-file")
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    metrics = InsightMetrics()
+    server = None
+    if args.metrics_port and not args.once:
+        try:
+            server = metrics.serve(args.metrics_port, args.metrics_addr)
+        except OSError as exc:
+            log.error("cannot serve metrics on %s:%s: %s", args.metrics_addr, args.metrics_port, exc.strerror)
+            return FAILED
+        log.info("metrics on http://%s:%s/metrics", args.metrics_addr, args.metrics_port)
+
+    model_group = args.model_group_openai if args.model == "openai" else args.model_group_gemini
+    with httpx.Client(timeout=args.timeout) as client:
+        job = InsightJob(
+            client=client,
+            reader=RangeReader(args.prometheus_url, client) if args.prometheus_url else None,
+            admin=InsightAdminClient(args.proxy_url, args.username, password, client),
+            proxy_url=args.proxy_url,
+            api_key=api_key,
+            model_group=model_group,
+            out=Path(args.out),
+            hours=args.history,
+            max_tasks=args.max_tasks,
+            band=args.phi_band,
+            llm_timeout=args.llm_timeout,
+            secrets=tuple(s for s in (password, api_key) if s),
+            metrics=metrics,
+        )
+        log.info("wilton-insight: every %.0f s, %g h of history, %d decisions; proxy %s; prometheus %s; "
+                 "LLM %s (model group %s); reports in %s", args.interval, args.history, args.max_tasks, args.proxy_url,
+                 args.prometheus_url or "off", args.model, model_group, args.out)
+        try:
+            return job.run(stop, args.interval, once=args.once)
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Collect the facts' raw material: Prometheus range queries and the proxy's decision log.
+
+Thin glue over HTTP. Every source may fail on its own: its problem is recorded as one line in
+``problems`` and the rest is still collected, so a report can always be written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from sidecars.coherence.clients import AdminClient, PrometheusError, SidecarError
+from sidecars.insight.analysis import counter_increase
+
+log = logging.getLogger("wilton.insight")
+
+LOCAL = 'tier=~"selfhost|edge"'
+#: the most points a range query asks for (Prometheus allows 11,000)
+MAX_POINTS = 600
+
+
+class InsightAdminClient(AdminClient):
+    """The coherence sidecar's admin client, plus the decision log (needs only ``wilton:read``)."""
+
+    def decisions(self, limit: int) -> dict[str, Any]:
+        """GET /wilton/decisions?limit=N."""
+        body = self._request("GET", f"/wilton/decisions?limit={int(limit)}")
+        if not isinstance(body, dict) or not isinstance(body.get("decisions"), list):
+            raise SidecarError("GET /wilton/decisions: unexpected body")
+        return body
+
+
+class RangeReader:
+    """Prometheus range and instant queries (``/api/v1/query_range``, ``/api/v1/query``)."""
+
+    def __init__(self, base_url: str, client: httpx.Client):
+        self.base_url = base_url.rstrip("/")
+        self.client = client
+
+    def _get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            response = self.client.get(f"{self.base_url}{path}", params=params)
+        except httpx.HTTPError as exc:
+            raise PrometheusError(f"Prometheus unreachable at {self.base_url} ({type(exc).__name__})") from exc
+        if response.status_code != 200:
+            raise PrometheusError(f"Prometheus answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+            if body.get("status") != "success":
+                raise PrometheusError(f"Prometheus query failed: {body.get('error', 'unknown error')}")
+            result = body["data"]["result"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PrometheusError("Prometheus answered an unexpected body") from exc
+        return result if isinstance(result, list) else []
+
+    def range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """``[{"metric": {...}, "values": [[t, "v"], ...]}, ...]``."""
+        return self._get("/api/v1/query_range", {"query": query, "start": start, "end": end, "step": step})
+
+
+def _label_rows(series: list[dict[str, Any]], labels: tuple[str, ...], start: float, step: float, value: str) -> list[dict]:
+    rows = []
+    for item in series:
+        metric = item.get("metric", {})
+        row: dict[str, Any] = {name: metric.get(name, "") for name in labels}
+        row[value] = counter_increase(item.get("values", []), start, step)
+        rows.append(row)
+    return rows
+
+
+def collect_prometheus(reader: RangeReader, hours: float, now: float) -> dict[str, Any]:
+    """Every Prometheus-sourced input of the analysis over the last ``hours``."""
+    end = now
+    start = end - hours * 3600
+    step = max(1.0, math.ceil(hours * 3600 / MAX_POINTS))
+    rate_window = f"{int(max(60, 4 * step))}s"
+    out: dict[str, Any] = {"window": {"start": round(start, 3), "end": round(end, 3), "step": step, "hours": hours,
+                                      "rate_window": rate_window}}
+
+    def series(query: str) -> list[dict[str, Any]]:
+        return reader.range(query, start, end, step)
+
+    def single(query: str) -> list[list[float]]:
+        result = series(query)
+        return [[float(t), float(v)] for t, v in result[0]["values"]] if result else []
+
+    out["phi_history"] = [
+        p for p in single(
+            f'(sum(rate(wilton_requests_total{{status="success",{LOCAL}}}[{rate_window}])) or vector(0))'
+            f' / (sum(rate(wilton_requests_total{{status="success"}}[{rate_window}])) > 0)'
+        ) if math.isfinite(p[1])
+    ]
+    out["target_history"] = single("max(wilton_phi_target)")
+    out["requests"] = _label_rows(series("sum by (deployment, tier, status) (wilton_requests_total)"),
+                                  ("deployment", "tier", "status"), start, step, "count")
+    out["tokens"] = _label_rows(series("sum by (tier, direction) (wilton_tokens_total)"),
+                                ("tier", "direction"), start, step, "count")
+    out["cost"] = _label_rows(series("sum by (deployment, tier) (wilton_cost_usd_total)"),
+                              ("deployment", "tier"), start, step, "usd")
+    out["decisions_by_reason"] = _label_rows(series("sum by (tier, reason) (wilton_routing_decisions_total)"),
+                                             ("tier", "reason"), start, step, "count")
+    buckets: dict[str, dict[str, Any]] = {}
+    for row in _label_rows(series("sum by (deployment, tier, le) (wilton_request_latency_seconds_bucket)"),
+                           ("deployment", "tier", "le"), start, step, "count"):
+        entry = buckets.setdefault(row["deployment"], {"tier": row["tier"], "buckets": []})
+        entry["buckets"].append([float(row["le"]), row["count"]])
+    out["latency_buckets"] = buckets
+    corrections = series("sum by (kind) (wilton_coherence_corrections_total)")
+    out["corrections"] = _label_rows(corrections, ("kind",), start, step, "count") if corrections else None
+    return out
+
+
+def collect(
+    reader: RangeReader | None,
+    admin: InsightAdminClient | None,
+    *,
+    hours: float,
+    max_tasks: int,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Collect from every source; a failing source adds one line to ``problems``."""
+    now = clock()
+    collected: dict[str, Any] = {"problems": [], "prometheus_ok": False, "decisions_ok": False,
+                                 "window": {"start": round(now - hours * 3600, 3), "end": round(now, 3), "hours": hours}}
+    if reader is None:
+        collected["problems"].append("Prometheus: not configured (--prometheus-url is empty); no φ history, counts or latency")
+    else:
+        try:
+            collected.update(collect_prometheus(reader, hours, now))
+            collected["prometheus_ok"] = True
+        except SidecarError as exc:
+            collected["problems"].append(f"Prometheus: {exc}; no φ history, counts or latency in this report")
+            log.warning("Prometheus: %s", exc)
+    if admin is not None and max_tasks > 0:
+        try:
+            body = admin.decisions(max_tasks)
+            # the prompt text never leaves the collector, even when the proxy logs it
+            collected["decisions"] = [{k: v for k, v in d.items() if k != "prompt"} for d in body["decisions"] if isinstance(d, dict)]
+            collected["decisions_ok"] = True
+            try:
+                status = admin.status()
+                collected["team_targets"] = status.get("team_targets") or {}
+                collected["status_target"] = status.get("phi_target")
+            except SidecarError as exc:
+                log.info("GET /wilton/status: %s", exc)
+        except SidecarError as exc:
+            collected["problems"].append(f"decision log: {exc}")
+            log.warning("decision log: %s", exc)
+    return collected

@@ -1,0 +1,220 @@
+"""The insight sidecar's pure analysis, its LLM answer checks, and the plugin's decision log."""
+
+from __future__ import annotations
+
+import json
+import random
+import tracemalloc
+
+import pytest
+
+from sidecars.insight.analysis import (
+    BadAnswer,
+    analyse,
+    counter_increase,
+    histogram_quantile,
+    parse_recommendations,
+    unknown_numbers,
+)
+from wilton_plugin.devstack import demo_config
+from wilton_plugin.errors import ConfigError
+from wilton_plugin.metrics import Outcome
+from wilton_plugin.service import WiltonService
+from wilton_plugin.settings import check_groups, parse_settings
+
+MODEL_LIST = demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"]
+
+
+def _service(**block) -> WiltonService:
+    settings = parse_settings(block)
+    service = WiltonService(settings, check_groups(MODEL_LIST, settings), rng=random.Random(3))
+    service.bind(MODEL_LIST, None)
+    return service
+
+
+# --- the decision log ----------------------------------------------------------------------------
+
+
+async def test_the_decision_log_is_bounded_and_memory_stays_flat_over_100000_requests():
+    service = _service(decision_log_size=1000)
+    outcome = Outcome("c", "frontier-gpt-4o", True, input_tokens=10, output_tokens=20, latency_s=0.1, cost_usd=1e-4)
+    tracemalloc.start()
+    try:
+        for _ in range(10_000):  # the log fills and is then replaced entirely by traced records
+            await service.served(outcome)
+        baseline, _ = tracemalloc.get_traced_memory()
+        for _ in range(90_000):  # 100,000 in all
+            await service.served(outcome)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(service.decisions) == 1000 == service.decisions.records.maxlen
+    assert after - baseline < 64 * 1024, f"memory grew by {after - baseline} bytes"
+
+
+async def test_decision_log_size_zero_keeps_nothing():
+    service = _service(decision_log_size=0)
+    await service.served(Outcome("c", "edge-llama3.2", True))
+    assert len(service.decisions) == 0
+
+
+async def _route_and_serve(service, i: int, content: str) -> None:
+    chosen = await service.route("chat", MODEL_LIST, [{"role": "user", "content": content}],
+                                 {"litellm_call_id": f"c{i}", "metadata": {"user_api_key_team_id": "team-a"}})
+    await service.served(Outcome(f"c{i}", chosen["model_info"]["id"], True, input_tokens=5, output_tokens=7, latency_s=0.2))
+
+
+async def test_the_decision_log_has_no_prompt_text_by_default():
+    service = _service()
+    for i in range(20):
+        await _route_and_serve(service, i, f"the secret plan number {i}")
+    records = service.decisions.latest(100)
+    assert len(records) == 20
+    for record in records:
+        assert record.prompt is None and "prompt" not in record.as_dict()
+        assert "secret plan" not in json.dumps(record.as_dict())
+        assert record.reason in {"balance", "difficulty"} and record.team_id == "team-a"
+        assert 0.0 <= record.difficulty <= 1.0 and record.input_tokens == 5 and record.status == "success"
+
+
+async def test_the_decision_log_keeps_the_prompt_only_when_turned_on():
+    service = _service(decision_log_prompts=True)
+    await _route_and_serve(service, 0, "the secret plan")
+    [record] = service.decisions.latest(10)
+    assert record.as_dict()["prompt"] == "the secret plan"
+
+
+@pytest.mark.parametrize("key, value", [("decision_log_size", -1), ("decision_log_size", 1_000_001),
+                                        ("decision_log_size", 2.5), ("decision_log_size", "many"),
+                                        ("decision_log_prompts", "maybe")])
+def test_bad_decision_log_settings_name_the_key(key, value):
+    with pytest.raises(ConfigError, match=key):
+        parse_settings({key: value})
+
+
+def test_decision_log_settings_defaults():
+    settings = parse_settings({})
+    assert settings.decision_log_size == 10_000 and settings.decision_log_prompts is False
+    assert parse_settings({"decision_log_size": 0, "decision_log_prompts": "true"}).decision_log_prompts is True
+
+
+@pytest.mark.parametrize("limit", ["0", "10001", "abc", "-3", "1.5"])
+def test_get_decisions_rejects_a_limit_out_of_bounds(limit):
+    from wilton_plugin.admin.api import AdminApi
+
+    api = AdminApi(_service(), config=None)  # type: ignore[arg-type]
+    response = api.decisions(limit)
+    assert response.status_code == 422
+
+
+async def test_get_decisions_returns_the_newest_records_oldest_first():
+    from wilton_plugin.admin.api import AdminApi
+
+    service = _service()
+    for i in range(5):
+        await service.served(Outcome(f"c{i}", "edge-llama3.2", True, input_tokens=i))
+    body = AdminApi(service, config=None).decisions("3")  # type: ignore[arg-type]
+    assert [d["input_tokens"] for d in body["decisions"]] == [2, 3, 4]
+    assert body["size"] == 10_000 and body["prompts"] is False
+
+
+# --- the analysis ----------------------------------------------------------------------------------
+
+
+def test_counter_increase_counts_from_zero_for_a_series_born_in_the_window_and_survives_a_reset():
+    assert counter_increase([[100, "0"], [102, "5"], [104, "9"]], window_start=0, step=2) == 9
+    assert counter_increase([[0, "4"], [2, "5"], [4, "9"]], window_start=0, step=2) == 5  # older series: baseline
+    assert counter_increase([[100, "3"], [102, "8"], [104, "2"], [106, "4"]], window_start=0, step=2) == 12  # restart
+    assert counter_increase([], 0, 1) == 0
+
+
+def test_histogram_quantile_interpolates_like_prometheus():
+    buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert histogram_quantile(0.7, buckets) == pytest.approx(0.3)
+    assert histogram_quantile(0.5, [(0.1, 0.0), (float("inf"), 0.0)]) is None
+
+
+def _collected():
+    return {
+        "window": {"start": 0.0, "end": 7200.0, "step": 60.0, "hours": 2},
+        "phi_history": [[t, 0.75 if t < 3600 else 0.6] for t in range(0, 7200, 60)],
+        "target_history": [[0, 0.75], [7200, 0.75]],
+        "requests": [
+            {"deployment": "selfhost-1", "tier": "selfhost", "status": "success", "count": 600.0},
+            {"deployment": "edge-1", "tier": "edge", "status": "success", "count": 150.0},
+            {"deployment": "edge-1", "tier": "edge", "status": "failure", "count": 50.0},
+            {"deployment": "gpt", "tier": "frontier", "status": "success", "count": 250.0},
+        ],
+        "tokens": [{"tier": "frontier", "direction": "input", "count": 1000.0}],
+        "cost": [{"deployment": "gpt", "tier": "frontier", "usd": 2.5}],
+        "latency_buckets": {
+            "selfhost-1": {"tier": "selfhost", "buckets": [[0.1, 500], [1.0, 600], [float("inf"), 600]]},
+            "edge-1": {"tier": "edge", "buckets": [[0.1, 100], [1.0, 150], [float("inf"), 150]]},
+            "gpt": {"tier": "frontier", "buckets": [[1.0, 10], [5.0, 250], [float("inf"), 250]]},
+        },
+        "decisions_by_reason": [{"tier": "frontier", "reason": "spill", "count": 3.0}],
+        "corrections": None,
+        "decisions": [{"tier": "frontier", "difficulty": 0.9, "team_id": "t1", "status": "success"}] * 12
+        + [{"tier": "selfhost", "difficulty": 0.1, "status": "success"}] * 30,
+        "prometheus_ok": True, "decisions_ok": True, "problems": [],
+    }
+
+
+def test_analyse_computes_the_findings_code_can_compute():
+    facts = analyse(_collected(), band=0.05)
+    assert facts["phi"]["observed"] == 0.75 and facts["phi"]["target"] == 0.75
+    assert facts["phi"]["time_outside_band_s"] == 3600.0 and facts["phi"]["share_of_time_outside_band"] == 0.5
+    assert facts["worst_hours"][0]["hour"] == "1970-01-01T01:00Z"
+    assert facts["tiers"]["frontier"]["cost_per_1000_requests_usd"] == 10.0
+    assert facts["failing_deployments"] == ["edge-1"] and facts["slow_deployments"] == ["gpt"]
+    assert facts["spills"] == 3
+    assert facts["teams_far_from_target"] == [{"team": "t1", "requests": 12, "local_share": 0.0, "target": 0.75,
+                                               "deviation": -0.75}]
+    assert facts["difficulty"]["frontier"]["p50"] == 0.9 and facts["difficulty"]["local"]["n"] == 30
+
+
+def test_numbers_not_among_the_facts_are_flagged():
+    facts = analyse(_collected())
+    text = "φ is 75% against 0.75; frontier costs 10.0 USD per 1000 requests; cut 2 replicas to save 41.3%"
+    assert unknown_numbers(text, facts) == ["41.3%"]
+
+
+@pytest.mark.parametrize("answer, why", [
+    ("buy more GPUs", "did not answer JSON"),
+    ('{"recommendations": [{"change": "x", "why": "y", "expected_effect": "z", "confidence": 1.5}]}', "confidence"),
+    ('{"advice": []}', "recommendations"),
+])
+def test_garbage_answers_are_rejected_with_one_line(answer, why):
+    with pytest.raises(BadAnswer, match=why):
+        parse_recommendations(answer)
+
+
+def test_a_fenced_json_answer_is_accepted():
+    body = '```json\n{"recommendations": [{"change": "a", "why": "b", "expected_effect": "c", "confidence": 0.5}]}\n```'
+    [rec] = parse_recommendations(body)
+    assert rec.confidence == 0.5
+
+
+# --- the fake upstream's fixed reply ---------------------------------------------------------------
+
+
+async def test_the_fake_upstream_returns_reply_text_streamed_or_not_and_it_can_be_changed():
+    import httpx
+
+    from wilton_plugin.fakes.app import create_app
+    from wilton_plugin.fakes.config import FakeConfig
+
+    app = create_app("frontier", ["gpt-4o"], FakeConfig(reply_text='{"recommendations": []}'))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fake") as c:
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        answer = (await c.post("/v1/chat/completions", json=body)).json()
+        assert answer["choices"][0]["message"]["content"] == '{"recommendations": []}'
+        stream = (await c.post("/v1/chat/completions", json={**body, "stream": True})).text
+        pieces = [json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+                  for line in stream.splitlines() if line.startswith("data: {")]
+        assert "".join(pieces) == '{"recommendations": []}'
+        assert (await c.post("/_fake/config", json={"reply_text": "not json  at all"})).status_code == 200
+        answer = (await c.post("/v1/chat/completions", json=body)).json()
+        assert answer["choices"][0]["message"]["content"] == "not json  at all"
+        assert (await c.post("/_fake/config", json={"reply_text": 5})).status_code == 422
