@@ -184,12 +184,14 @@ def _compose_vars() -> dict[str, str]:
 def test_docker_compose_config(tmp_path: Path) -> None:  # pragma: no cover - needs the compose CLI
     cli = _compose_cli()
     assert cli is not None
-    env = _clean_env(**{name: "dummy-value-for-config-check" for name in _compose_vars()})
-    subprocess.run([*cli, "-f", str(COMPOSE_FILE), "--project-directory", str(ROOT), "--env-file", os.devnull,
-                    "config", "-q"], check=True, env=env, cwd=tmp_path)
-    missing = subprocess.run([*cli, "-f", str(COMPOSE_FILE), "--project-directory", str(ROOT), "--env-file",
-                              os.devnull, "config", "-q"], capture_output=True, text=True, env=_clean_env(),
-                             cwd=tmp_path)
+    env = _clean_env(
+        **{name: "19999" if name.endswith("_PORT") else "dummy-value-for-config-check" for name in _compose_vars()}
+    )
+    empty_env_file = tmp_path / "empty.env"  # not /dev/null: docker-compose 1.x wants a regular file
+    empty_env_file.write_text("", encoding="utf-8")
+    base = [*cli, "-f", str(COMPOSE_FILE), "--project-directory", str(ROOT), "--env-file", str(empty_env_file)]
+    subprocess.run([*base, "config", "-q"], check=True, env=env, cwd=tmp_path)
+    missing = subprocess.run([*base, "config", "-q"], capture_output=True, text=True, env=_clean_env(), cwd=tmp_path)
     assert missing.returncode != 0 and "LITELLM_MASTER_KEY" in missing.stderr + missing.stdout
 
 
