@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 import httpx
+
+from sidecars.common import env, env_flag, non_negative, port, positive, serve_metrics, stop_on_signals
 
 from sidecars.coherence.clients import AdminClient, PrometheusReader
 from sidecars.coherence.controller import ControllerSettings
@@ -27,30 +26,10 @@ log = logging.getLogger("wilton.coherence")
 
 DEFAULT_PHI_QUERY = "wilton:phi:ratio_rate5m"
 DEFAULT_PASSWORD = "wilton"
-TRUE = {"1", "true", "yes", "on"}
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
 
 
-def _env_flag(name: str) -> bool:
-    return (os.environ.get(name) or "").strip().lower() in TRUE
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a non-negative number, not {text!r}")
-    return value
 
 
 def _unit(text: str) -> float:
@@ -67,12 +46,6 @@ def _bias_limit(text: str) -> float:
     return value
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number (0 disables), not {text!r}")
-    return value
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -81,49 +54,49 @@ def build_parser() -> argparse.ArgumentParser:
         "the proxy's phi_bias through Wilton's admin API. Every flag also reads an environment variable.",
     )
     add = p.add_argument
-    add("--interval", type=_positive, default=_env("WILTON_COHERENCE_INTERVAL", "10"), metavar="SECONDS",
+    add("--interval", type=positive, default=env("WILTON_COHERENCE_INTERVAL", "10"), metavar="SECONDS",
         help="control interval (env WILTON_COHERENCE_INTERVAL; default 10)")
-    add("--phi-target", type=_unit, default=_env("WILTON_COHERENCE_PHI_TARGET", "0.75"),
+    add("--phi-target", type=_unit, default=env("WILTON_COHERENCE_PHI_TARGET", "0.75"),
         help="global φ to hold (env WILTON_COHERENCE_PHI_TARGET; default 0.75)")
-    add("--username", default=_env("WILTON_COHERENCE_USERNAME", "admin"),
+    add("--username", default=env("WILTON_COHERENCE_USERNAME", "admin"),
         help="admin API user (env WILTON_COHERENCE_USERNAME; default admin)")
     add("--password", default=None,
         help="admin API password; visible in the process list, prefer WILTON_COHERENCE_PASSWORD or "
         "--password-file (default: the development password 'wilton')")
     add("--password-file", default=None, metavar="PATH",
         help="read the password from this file (env WILTON_COHERENCE_PASSWORD_FILE)")
-    add("--proxy-url", default=_env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
+    add("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
         help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
-    add("--prometheus-url", default=_env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+    add("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
         help="Prometheus base URL; empty: use the proxy's /wilton/status only "
         "(env WILTON_PROMETHEUS_URL; default http://127.0.0.1:9090)")
-    add("--phi-query", default=_env("WILTON_COHERENCE_PHI_QUERY", DEFAULT_PHI_QUERY),
+    add("--phi-query", default=env("WILTON_COHERENCE_PHI_QUERY", DEFAULT_PHI_QUERY),
         help=f"PromQL giving the global φ as one series (env WILTON_COHERENCE_PHI_QUERY; default {DEFAULT_PHI_QUERY})")
-    add("--dry-run", action="store_true", default=_env_flag("WILTON_COHERENCE_DRY_RUN"),
+    add("--dry-run", action="store_true", default=env_flag("WILTON_COHERENCE_DRY_RUN"),
         help="compute and log corrections, never PUT them (env WILTON_COHERENCE_DRY_RUN=1)")
-    add("--once", action="store_true", default=_env_flag("WILTON_COHERENCE_ONCE"),
+    add("--once", action="store_true", default=env_flag("WILTON_COHERENCE_ONCE"),
         help="run one iteration; exit 0 on success, 1 on failure (env WILTON_COHERENCE_ONCE=1)")
-    add("--metrics-port", type=_port, default=_env("WILTON_COHERENCE_METRICS_PORT", "9464"),
+    add("--metrics-port", type=port, default=env("WILTON_COHERENCE_METRICS_PORT", "9464"),
         help="port of the sidecar's own /metrics; 0 disables (env WILTON_COHERENCE_METRICS_PORT; default 9464)")
-    add("--metrics-addr", default=_env("WILTON_COHERENCE_METRICS_ADDR", "127.0.0.1"),
+    add("--metrics-addr", default=env("WILTON_COHERENCE_METRICS_ADDR", "127.0.0.1"),
         help="address of the sidecar's /metrics (env WILTON_COHERENCE_METRICS_ADDR; default 127.0.0.1)")
-    add("--kp", type=_non_negative, default=_env("WILTON_COHERENCE_KP", "0.3"),
+    add("--kp", type=non_negative, default=env("WILTON_COHERENCE_KP", "0.3"),
         help="proportional gain (env WILTON_COHERENCE_KP; default 0.3)")
-    add("--ki", type=_non_negative, default=_env("WILTON_COHERENCE_KI", "0.02"),
+    add("--ki", type=non_negative, default=env("WILTON_COHERENCE_KI", "0.02"),
         help="integral gain per second (env WILTON_COHERENCE_KI; default 0.02)")
-    add("--dead-band", type=_non_negative, default=_env("WILTON_COHERENCE_DEAD_BAND", "0.005"),
+    add("--dead-band", type=non_negative, default=env("WILTON_COHERENCE_DEAD_BAND", "0.005"),
         help="no correction while |target - φ| is within this (env WILTON_COHERENCE_DEAD_BAND; default 0.005)")
-    add("--max-step", type=_positive, default=_env("WILTON_COHERENCE_MAX_STEP", "0.02"),
+    add("--max-step", type=positive, default=env("WILTON_COHERENCE_MAX_STEP", "0.02"),
         help="largest bias change per interval (env WILTON_COHERENCE_MAX_STEP; default 0.02)")
-    add("--max-bias", type=_bias_limit, default=_env("WILTON_COHERENCE_MAX_BIAS", "0.25"),
+    add("--max-bias", type=_bias_limit, default=env("WILTON_COHERENCE_MAX_BIAS", "0.25"),
         help="bias is kept in [-MAX_BIAS, MAX_BIAS] (env WILTON_COHERENCE_MAX_BIAS; default 0.25)")
-    add("--stale-after", type=_positive, default=_env("WILTON_COHERENCE_STALE_AFTER"), metavar="SECONDS",
+    add("--stale-after", type=positive, default=env("WILTON_COHERENCE_STALE_AFTER"), metavar="SECONDS",
         help="freeze when φ is older than this (env WILTON_COHERENCE_STALE_AFTER; default two intervals)")
-    add("--max-backoff", type=_positive, default=_env("WILTON_COHERENCE_MAX_BACKOFF", "60"), metavar="SECONDS",
+    add("--max-backoff", type=positive, default=env("WILTON_COHERENCE_MAX_BACKOFF", "60"), metavar="SECONDS",
         help="cap of the exponential backoff after errors (env WILTON_COHERENCE_MAX_BACKOFF; default 60)")
-    add("--timeout", type=_positive, default=_env("WILTON_COHERENCE_TIMEOUT", "5"), metavar="SECONDS",
+    add("--timeout", type=positive, default=env("WILTON_COHERENCE_TIMEOUT", "5"), metavar="SECONDS",
         help="HTTP timeout (env WILTON_COHERENCE_TIMEOUT; default 5)")
-    add("--log-level", default=_env("WILTON_COHERENCE_LOG_LEVEL", "INFO"),
+    add("--log-level", default=env("WILTON_COHERENCE_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
         help="log level (env WILTON_COHERENCE_LOG_LEVEL; default INFO)")
     return p
@@ -148,15 +121,15 @@ def resolve_password(args: argparse.Namespace) -> tuple[str, str]:
     """The password and where it came from (never the password itself in the second item)."""
     path = args.password_file
     if path is None and args.password is None:
-        path = _env("WILTON_COHERENCE_PASSWORD_FILE")
+        path = env("WILTON_COHERENCE_PASSWORD_FILE")
     if path is not None and (args.password_file is not None or args.password is None):
         with open(path, encoding="utf-8") as handle:
             return handle.read().strip("\r\n"), f"file {path}"
     if args.password is not None:
         return args.password, "command line"
-    env = _env("WILTON_COHERENCE_PASSWORD")
-    if env is not None:
-        return env, "WILTON_COHERENCE_PASSWORD"
+    value = env("WILTON_COHERENCE_PASSWORD")
+    if value is not None:
+        return value, "WILTON_COHERENCE_PASSWORD"
     return DEFAULT_PASSWORD, "default"
 
 
@@ -193,24 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
 
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    stop = stop_on_signals(log)
 
     metrics = CoherenceMetrics()
-    server = None
-    if args.metrics_port and not args.once:
-        try:
-            server = metrics.serve(args.metrics_port, args.metrics_addr)
-        except OSError as exc:
-            log.error("cannot serve metrics on %s:%s: %s", args.metrics_addr, args.metrics_port, exc.strerror)
-            return 1
-        log.info("metrics on http://%s:%s/metrics", args.metrics_addr, args.metrics_port)
+    ok, server = serve_metrics(metrics, args.metrics_port, args.metrics_addr, args.once, log)
+    if not ok:
+        return 1
 
     with httpx.Client(timeout=args.timeout) as client:
         admin = AdminClient(args.proxy_url, args.username, password, client)

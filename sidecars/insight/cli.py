@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+
+from sidecars.common import TRUE, env, port, positive, serve_metrics, stop_on_signals
 
 from sidecars.insight.collect import InsightAdminClient, RangeReader
 from sidecars.insight.loop import FAILED, InsightJob
@@ -27,7 +26,6 @@ from sidecars.insight.metrics import InsightMetrics
 log = logging.getLogger("wilton.insight")
 
 DEFAULT_PASSWORD = "wilton"
-TRUE = {"1", "true", "yes", "on"}
 EPILOG = (
     "exit status: 0 report written from every source; 3 report written but a source (Prometheus or the "
     "decision log) was unavailable, the report says which; 1 nothing could be collected, the report could "
@@ -35,16 +33,6 @@ EPILOG = (
 )
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
-    return value
 
 
 def _tasks(text: str) -> int:
@@ -53,12 +41,6 @@ def _tasks(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number in [0, 10000], not {text!r}")
     return value
 
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number (0 disables), not {text!r}")
-    return value
 
 
 def _band(text: str) -> float:
@@ -77,32 +59,32 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     add = p.add_argument
-    add("--interval", type=_positive, default=_env("WILTON_INSIGHT_INTERVAL", "3600"), metavar="SECONDS",
+    add("--interval", type=positive, default=env("WILTON_INSIGHT_INTERVAL", "3600"), metavar="SECONDS",
         help="seconds between runs (env WILTON_INSIGHT_INTERVAL; default 3600)")
-    add("--model", choices=["openai", "gemini"], default=_env("WILTON_INSIGHT_MODEL", "openai"),
+    add("--model", choices=["openai", "gemini"], default=env("WILTON_INSIGHT_MODEL", "openai"),
         help="which LLM to ask, through the proxy (env WILTON_INSIGHT_MODEL; default openai)")
-    add("--model-group-openai", default=_env("WILTON_INSIGHT_MODEL_GROUP_OPENAI", "chat"), metavar="GROUP",
+    add("--model-group-openai", default=env("WILTON_INSIGHT_MODEL_GROUP_OPENAI", "chat"), metavar="GROUP",
         help="proxy model group used for --model openai (env WILTON_INSIGHT_MODEL_GROUP_OPENAI; default chat)")
-    add("--model-group-gemini", default=_env("WILTON_INSIGHT_MODEL_GROUP_GEMINI", "chat"), metavar="GROUP",
+    add("--model-group-gemini", default=env("WILTON_INSIGHT_MODEL_GROUP_GEMINI", "chat"), metavar="GROUP",
         help="proxy model group used for --model gemini (env WILTON_INSIGHT_MODEL_GROUP_GEMINI; default chat)")
-    add("--max-tasks", type=_tasks, default=_env("WILTON_INSIGHT_MAX_TASKS", "1000"), metavar="N",
+    add("--max-tasks", type=_tasks, default=env("WILTON_INSIGHT_MAX_TASKS", "1000"), metavar="N",
         help="recent routing decisions analysed, from GET /wilton/decisions; 0 skips the decision log "
         "(env WILTON_INSIGHT_MAX_TASKS; default 1000, at most 10000)")
-    add("--history", type=_positive, default=_env("WILTON_INSIGHT_HISTORY", "24"), metavar="HOURS",
+    add("--history", type=positive, default=env("WILTON_INSIGHT_HISTORY", "24"), metavar="HOURS",
         help="hours of history analysed, fractions allowed (env WILTON_INSIGHT_HISTORY; default 24)")
-    add("--phi-band", type=_band, default=_env("WILTON_INSIGHT_PHI_BAND", "0.05"),
+    add("--phi-band", type=_band, default=env("WILTON_INSIGHT_PHI_BAND", "0.05"),
         help="φ is out of band when further than this from the target (env WILTON_INSIGHT_PHI_BAND; default 0.05, "
         "as the WiltonPhiOutOfBand alert)")
-    add("--proxy-url", default=_env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
+    add("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
         help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
-    add("--prometheus-url", default=_env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+    add("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
         help="Prometheus base URL; empty: no φ history, counts or latency (env WILTON_PROMETHEUS_URL; "
         "default http://127.0.0.1:9090)")
-    add("--out", default=_env("WILTON_INSIGHT_OUT", "reports"), metavar="DIR",
+    add("--out", default=env("WILTON_INSIGHT_OUT", "reports"), metavar="DIR",
         help="directory of the reports (env WILTON_INSIGHT_OUT; default reports/)")
-    add("--once", action="store_true", default=(_env("WILTON_INSIGHT_ONCE") or "").lower() in TRUE,
+    add("--once", action="store_true", default=(env("WILTON_INSIGHT_ONCE") or "").lower() in TRUE,
         help="one run, then exit with its status (env WILTON_INSIGHT_ONCE=1)")
-    add("--username", default=_env("WILTON_INSIGHT_USERNAME", "admin"),
+    add("--username", default=env("WILTON_INSIGHT_USERNAME", "admin"),
         help="admin API user, needs wilton:read (env WILTON_INSIGHT_USERNAME; default admin)")
     add("--password", default=None,
         help="admin API password; visible in the process list, prefer WILTON_INSIGHT_PASSWORD or --password-file "
@@ -114,16 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         "WILTON_INSIGHT_API_KEY or --api-key-file. Without a key the report has no recommendations")
     add("--api-key-file", default=None, metavar="PATH",
         help="read the LiteLLM key from this file (env WILTON_INSIGHT_API_KEY_FILE)")
-    add("--metrics-port", type=_port, default=_env("WILTON_INSIGHT_METRICS_PORT", "9465"),
+    add("--metrics-port", type=port, default=env("WILTON_INSIGHT_METRICS_PORT", "9465"),
         help="port of the sidecar's own /metrics; 0 disables; not served with --once "
         "(env WILTON_INSIGHT_METRICS_PORT; default 9465)")
-    add("--metrics-addr", default=_env("WILTON_INSIGHT_METRICS_ADDR", "127.0.0.1"),
+    add("--metrics-addr", default=env("WILTON_INSIGHT_METRICS_ADDR", "127.0.0.1"),
         help="address of the sidecar's /metrics (env WILTON_INSIGHT_METRICS_ADDR; default 127.0.0.1)")
-    add("--timeout", type=_positive, default=_env("WILTON_INSIGHT_TIMEOUT", "10"), metavar="SECONDS",
+    add("--timeout", type=positive, default=env("WILTON_INSIGHT_TIMEOUT", "10"), metavar="SECONDS",
         help="HTTP timeout for Prometheus and the admin API (env WILTON_INSIGHT_TIMEOUT; default 10)")
-    add("--llm-timeout", type=_positive, default=_env("WILTON_INSIGHT_LLM_TIMEOUT", "120"), metavar="SECONDS",
+    add("--llm-timeout", type=positive, default=env("WILTON_INSIGHT_LLM_TIMEOUT", "120"), metavar="SECONDS",
         help="timeout of the LLM call (env WILTON_INSIGHT_LLM_TIMEOUT; default 120)")
-    add("--log-level", default=_env("WILTON_INSIGHT_LOG_LEVEL", "INFO"),
+    add("--log-level", default=env("WILTON_INSIGHT_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
         help="log level (env WILTON_INSIGHT_LOG_LEVEL; default INFO)")
     return p
@@ -149,15 +131,15 @@ def _secret(flag_value: str | None, flag_file: str | None, env_name: str, defaul
     """(value, source) with the precedence flag file > flag > env file > env > default."""
     path = flag_file
     if path is None and flag_value is None:
-        path = _env(f"{env_name}_FILE")
+        path = env(f"{env_name}_FILE")
     if path is not None and (flag_file is not None or flag_value is None):
         with open(path, encoding="utf-8") as handle:
             return handle.read().strip("\r\n"), f"file {path}"
     if flag_value is not None:
         return flag_value, "command line"
-    env = _env(env_name)
-    if env is not None:
-        return env, env_name
+    value = env(env_name)
+    if value is not None:
+        return value, env_name
     return default, "default"
 
 
@@ -188,24 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if password_source == "default":
         log.warning("using the development default password; set WILTON_INSIGHT_PASSWORD or --password-file")
 
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s; stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    stop = stop_on_signals(log)
 
     metrics = InsightMetrics()
-    server = None
-    if args.metrics_port and not args.once:
-        try:
-            server = metrics.serve(args.metrics_port, args.metrics_addr)
-        except OSError as exc:
-            log.error("cannot serve metrics on %s:%s: %s", args.metrics_addr, args.metrics_port, exc.strerror)
-            return FAILED
-        log.info("metrics on http://%s:%s/metrics", args.metrics_addr, args.metrics_port)
+    ok, server = serve_metrics(metrics, args.metrics_port, args.metrics_addr, args.once, log)
+    if not ok:
+        return FAILED
 
     model_group = args.model_group_openai if args.model == "openai" else args.model_group_gemini
     with httpx.Client(timeout=args.timeout) as client:

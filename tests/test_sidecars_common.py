@@ -1,0 +1,60 @@
+"""The helpers both sidecars' command lines share, and their secret precedence."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+import pytest
+
+from sidecars.common import env, env_flag, port, positive, serve_metrics, stop_on_signals
+from sidecars.insight.cli import _secret
+
+
+def test_env_treats_empty_as_unset(monkeypatch):
+    monkeypatch.setenv("WILTON_T_EMPTY", "")
+    monkeypatch.setenv("WILTON_T_SET", "v")
+    assert env("WILTON_T_EMPTY", "d") == "d" and env("WILTON_T_SET", "d") == "v" and env("WILTON_T_NONE") is None
+    monkeypatch.setenv("WILTON_T_FLAG", " Yes ")
+    assert env_flag("WILTON_T_FLAG") and not env_flag("WILTON_T_NONE")
+
+
+@pytest.mark.parametrize(("parse", "bad"), [(positive, "0"), (positive, "inf"), (positive, "nan"), (port, "65536"), (port, "-1")])
+def test_argparse_types_reject_bad_values(parse, bad):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse(bad)
+
+
+def test_secret_precedence(monkeypatch, tmp_path):
+    secret_file = tmp_path / "s"
+    secret_file.write_text("from-file\n", encoding="utf-8")
+    monkeypatch.delenv("WILTON_T_SECRET", raising=False)
+    monkeypatch.delenv("WILTON_T_SECRET_FILE", raising=False)
+    assert _secret(None, None, "WILTON_T_SECRET", "dflt") == ("dflt", "default")
+    monkeypatch.setenv("WILTON_T_SECRET", "from-env")
+    assert _secret(None, None, "WILTON_T_SECRET", "dflt") == ("from-env", "WILTON_T_SECRET")
+    monkeypatch.setenv("WILTON_T_SECRET_FILE", str(secret_file))
+    assert _secret(None, None, "WILTON_T_SECRET", "dflt") == ("from-file", f"file {secret_file}")
+    assert _secret("flag", None, "WILTON_T_SECRET", "dflt") == ("flag", "command line")
+
+
+def test_stop_on_signals_sets_the_event():
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        stop = stop_on_signals(logging.getLogger("test"))
+        signal.raise_signal(signal.SIGTERM)
+        assert stop.is_set()
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
+def test_serve_metrics_reports_a_taken_port():
+    class Taken:
+        def serve(self, port_number, addr):
+            raise OSError(98, "Address already in use")
+
+    assert serve_metrics(Taken(), 9999, "127.0.0.1", False, logging.getLogger("test")) == (False, None)
+    assert serve_metrics(Taken(), 9999, "127.0.0.1", True, logging.getLogger("test")) == (True, None)
+    assert serve_metrics(Taken(), 0, "127.0.0.1", False, logging.getLogger("test")) == (True, None)
