@@ -183,17 +183,7 @@ class ProxyProcess:
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM the proxy's process group, SIGKILL after ``timeout``; returns the exit code."""
         process, self.process = self.process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-        _kill_group_leftovers(process.pid)
-        return process.returncode
+        return stop_process_group(process, timeout)
 
     def __enter__(self) -> ProxyProcess:
         return self.start()
@@ -202,11 +192,23 @@ class ProxyProcess:
         self.stop()
 
 
-def _kill_group_leftovers(pgid: int) -> None:
+def stop_process_group(process: subprocess.Popen[bytes] | None, timeout: float) -> int | None:
+    """SIGTERM a process started with ``start_new_session``, SIGKILL after ``timeout``, then kill
+    whatever it left in its group; returns its exit code (None when there was no process)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # leftovers in the group (workers, exporters)
     except (ProcessLookupError, PermissionError):
-        return
+        pass
+    return process.returncode
 
 
 class _LocalServer:

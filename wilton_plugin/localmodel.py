@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from wilton_plugin.devstack import stop_process_group
 from wilton_plugin.fakes import free_port
 
 LLAMA_CMAKE_ARGS = (
@@ -135,20 +135,7 @@ class LocalModelServer:
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the server's process group, SIGKILL after ``timeout``; returns the exit code."""
         process, self.process = self.process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # anything the server left in its group
-        except (ProcessLookupError, PermissionError):
-            pass
-        return process.returncode
+        return stop_process_group(process, timeout)
 
     def __enter__(self) -> LocalModelServer:
         return self.start()
