@@ -22,6 +22,9 @@ from typing import Any
 
 import pytest
 
+from sidecars.coherence.metrics import CoherenceMetrics
+from wilton_plugin.metrics import plugin_series_names, series_names
+
 from wilton_plugin.observability import dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,22 +47,10 @@ PANEL_TITLES = [
 
 # Every metric the dashboard may query: the proxy's (wilton_plugin/metrics.py) and the coherence
 # sidecar's. A misspelt name in a query fails test_queries_use_only_known_metrics.
-KNOWN_METRICS = {
-    "wilton_phi",
-    "wilton_phi_target",
-    "wilton_requests_total",
-    "wilton_tokens_total",
-    "wilton_request_latency_seconds_bucket",
-    "wilton_request_latency_seconds_sum",
-    "wilton_request_latency_seconds_count",
-    "wilton_time_to_first_token_seconds_bucket",
-    "wilton_time_to_first_token_seconds_sum",
-    "wilton_time_to_first_token_seconds_count",
-    "wilton_cost_usd_total",
-    "wilton_routing_decisions_total",
-    "wilton_plugin_errors_total",
-    *dashboard.SIDECAR_METRICS,
-}
+KNOWN_METRICS = (
+    plugin_series_names()
+    | series_names(CoherenceMetrics().registry)
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sidecars.coherence.metrics import CoherenceMetrics
+from wilton_plugin.metrics import plugin_series_names, series_names
 from wilton_plugin.observability import rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,26 +28,11 @@ needs_promtool = pytest.mark.skipif(
 
 # Every series the rules may read: the plugin's metrics (issue 3), the coherence sidecar's, and
 # Prometheus's own `up`. A name outside this set is a typo.
-KNOWN_SERIES = {
-    "up",
-    "wilton_phi",
-    "wilton_phi_target",
-    "wilton_requests_total",
-    "wilton_tokens_total",
-    "wilton_request_latency_seconds_bucket",
-    "wilton_request_latency_seconds_sum",
-    "wilton_request_latency_seconds_count",
-    "wilton_time_to_first_token_seconds_bucket",
-    "wilton_time_to_first_token_seconds_sum",
-    "wilton_time_to_first_token_seconds_count",
-    "wilton_cost_usd_total",
-    "wilton_routing_decisions_total",
-    "wilton_plugin_errors_total",
-    "wilton_coherence_corrections_total",
-    "wilton_coherence_observed_phi",
-    "wilton_coherence_data_age_seconds",
-    "wilton_coherence_errors_total",
-}
+KNOWN_SERIES = (
+    plugin_series_names()
+    | series_names(CoherenceMetrics().registry)
+    | {"up"}
+)
 
 
 def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

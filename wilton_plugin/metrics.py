@@ -140,3 +140,23 @@ class Metrics:
             self.ttft.labels(deployment, spec.tier).observe(outcome.ttft_s)
         if outcome.cost_usd > 0:
             self.cost.labels(deployment, spec.tier).inc(outcome.cost_usd)
+
+
+def series_names(registry: CollectorRegistry) -> set[str]:
+    """Every series name a registry exposes (``_total``, ``_bucket``, ``_sum``, ``_count`` included)."""
+    names: set[str] = set()
+    for family in registry.collect():
+        if family.type == "counter":
+            names.add(f"{family.name}_total")
+        elif family.type == "histogram":
+            names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_sum", "_count"))
+        else:
+            names.add(family.name)
+    return names
+
+
+def plugin_series_names() -> set[str]:
+    """The series the plugin exports, read from the metric definitions themselves."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    return series_names(registry)
