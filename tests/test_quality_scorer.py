@@ -165,3 +165,62 @@ def test_quality_report_baselines():
     rows = [Row("p", 0.0, 1.0), Row("q", 1.0, 1.0), Row("r", 1.0, 0.0), Row("s", 0.0, 1.0)]
     report = quality_report(rows, [True, False, False, False])
     assert report["quality"] == 0.75 and report["oracle_quality"] == 0.75 and report["pgr"] == pytest.approx(1.0)
+
+
+def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
+    from wilton_plugin.scoring.model import Linear, Prior, family
+
+    assert {family(r.prompt) for r in read_rows(MMLU)[::50]} == {"choice"}
+    assert sum(family(r.prompt) == "quant" for r in read_rows(GSM)) >= 0.99 * len(read_rows(GSM))
+    assert family("Write a short poem about the sea.") == "open"
+    long_options = "Passage. " * 300 + "\nWhich is right?\n" + "".join(f"{c}. {'option text ' * 40}\n" for c in "ABCD")
+    assert family(long_options) == "choice"  # options longer than the features' tail scan still count
+    model = make_scorer("learned", None).model
+    assert isinstance(model.families["choice"], Linear) and isinstance(model.families["quant"], Linear)
+    assert model.families["choice"].feature_set == "structural-1"
+    assert model.families["quant"].feature_set == "wordproblem-1"
+    assert model.families["open"] == Prior("heuristic")  # 3 open training rows: too few for a model
+    from wilton_plugin.core.scorer import heuristic_score
+
+    poem = "Write a short poem about the sea."
+    assert make_scorer("learned", None).score([{"role": "user", "content": poem}]) == heuristic_score(poem)
+
+
+def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back(tmp_path):
+    from wilton_plugin.scoring.data import Row
+    from wilton_plugin.scoring.model import Linear, Prior
+
+    rng = random.Random(0)
+    chat_rows = [Row(f"Please explain topic {i} " + "in detail, " * rng.randint(0, 30), rng.random(), rng.random())
+                 for i in range(80)]
+    model = train(chat_rows, seed=0)
+    assert model.info["rows_by_family"] == {"choice": 0, "quant": 0, "open": 80}
+    assert isinstance(model.families["open"], Linear)
+    # choice and quant have no rows: both use the structural model trained on all rows
+    assert model.families["choice"] == model.families["quant"] == model.families["open"]
+    quant_only = [r for r in read_rows(GSM)[:120]]
+    model = train(quant_only, seed=0)
+    assert isinstance(model.families["quant"], Linear) and model.families["quant"].feature_set == "wordproblem-1"
+    assert model.families["open"] == Prior("heuristic")
+    assert model.families["choice"].feature_set == "structural-1"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda b: b.update(format="wilton-scorer/1"), "retrain with `wiltonctl train-scorer`"),
+        (lambda b: b["families"].pop("quant"), "family 'quant' is missing"),
+        (lambda b: b["families"].update(open={"prior": "oracle"}), "names prior 'oracle'"),
+        (lambda b: b["families"]["choice"].update(features="structural-0"), "trained on features 'structural-0'"),
+        (lambda b: b["families"]["quant"]["weights"].pop(), "family 'quant' has malformed weights"),
+        (lambda b: b.update(quantiles=[3, 2, 1]), "quantiles are malformed"),
+    ],
+)
+def test_a_damaged_artifact_is_refused_with_one_line(tmp_path, edit, message):
+    body = json.loads(DEFAULT_ARTIFACT.read_text(encoding="utf-8"))
+    edit(body)
+    path = tmp_path / "damaged.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    with pytest.raises(ConfigError, match="scorer.artifact") as info:
+        make_scorer("learned", str(path))
+    assert message in str(info.value) and "\n" not in str(info.value)

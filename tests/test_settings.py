@@ -48,7 +48,7 @@ def test_defaults(raw: object) -> None:
     assert s.frontier_target == pytest.approx(0.25)
     assert s.phi_unit == "requests"
     assert s.window == WindowSettings(kind="count", size=1000.0)
-    assert s.balance == BalanceSettings(slack=1.0, max_debt=50.0)
+    assert s.balance == BalanceSettings(slack=2.0, max_debt=50.0)
     assert s.selector == SelectorSettings(phi_score=0.5, latency=0.3, cost=0.2, latency_ewma_alpha=0.2, sharpness=4.0)
     assert s.scorer == ScorerSettings(name="heuristic", artifact=None)
     assert s.spill_policy == "compensate"

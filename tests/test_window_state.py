@@ -240,7 +240,7 @@ async def test_store_count_window_and_runtime() -> None:
     max_debt=st.floats(1.0, 10.0),
 )
 def test_store_debt_always_within_max_debt(deltas: list[float], max_debt: float) -> None:
-    s = LocalStore(parse_settings({"balance": {"max_debt": max_debt}}), Clock())
+    s = LocalStore(parse_settings({"balance": {"slack": 1, "max_debt": max_debt}}), Clock())
     expected = 0.0
     for delta in deltas:
         s.apply(Record(0.0, {"global": delta}, 0.0, 0.0))

@@ -34,7 +34,7 @@ class WindowSettings:
 class BalanceSettings:
     """How tightly the balancer holds the share, in work units (requests, or mean-sized requests)."""
 
-    slack: float = 1.0  # the debt stays in [-slack, +slack]: any run deviates by at most 2*slack
+    slack: float = 2.0  # the debt stays in [-slack, +slack]: any run deviates by at most 2*slack
     max_debt: float = 50.0  # work owed after a spill-over is compensated up to this much, then forgotten
 
 
@@ -248,7 +248,7 @@ def _parse_window(block: Mapping[str, Any]) -> WindowSettings:
 
 def _parse_balance(block: Mapping[str, Any]) -> BalanceSettings:
     _known_keys("balance", block, ("slack", "max_debt"))
-    slack = _number("balance.slack", block.get("slack", 1.0), 0.5, 1000.0)
+    slack = _number("balance.slack", block.get("slack", 2.0), 0.5, 1000.0)
     max_debt = _number("balance.max_debt", block.get("max_debt", 50.0), 0.0, 1e9)
     if max_debt < slack:
         raise ConfigError("balance.max_debt", max_debt, f"Must be at least balance.slack ({slack:g}).")

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--data", action="append", required=True, metavar="FILE.csv", help="labelled CSV (repeatable)")
     train.add_argument("--out", required=True, metavar="ARTIFACT", help="where to write the artifact (.json)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--l2", type=float, default=None, help="ridge penalty (default 300)")
+    train.add_argument("--l2", type=float, default=None, help="ridge penalty for both families (default 300 multiple-choice, 1000 free-form)")
     train.set_defaults(func=_train)
 
     bench = subparsers.add_parser("bench", help="replay labelled prompts through the balancer", description="Replays "
@@ -63,7 +63,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="FILE.csv", help="CSV with prompt,local,frontier")
     parser.add_argument("--target", type=float, default=0.75, help="phi_target, the local share (default 0.75)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the selector and baselines (default 0)")
-    parser.add_argument("--slack", type=float, default=None, help="balance.slack (default: Wilton's default, 1)")
+    parser.add_argument("--slack", type=float, default=None, help="balance.slack (default: Wilton's default, 2)")
     parser.add_argument("--max-debt", type=float, default=None, help="balance.max_debt (default: Wilton's default, 50)")
     parser.add_argument("--spill-policy", choices=("compensate", "forgive"), default=None, help="spill_policy")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -85,13 +85,14 @@ def _settings(args: argparse.Namespace):  # -> WiltonSettings
 
 def _train(args: argparse.Namespace) -> int:
     from wilton_plugin.scoring.data import read_many
-    from wilton_plugin.scoring.train import DEFAULT_L2, train
+    from wilton_plugin.scoring.train import train
 
     rows = read_many(args.data)
-    model = train(rows, seed=args.seed, l2=args.l2 if args.l2 is not None else DEFAULT_L2,
-                  sources=[Path(p).name for p in args.data])
+    model = train(rows, seed=args.seed, l2=args.l2, sources=[Path(p).name for p in args.data])
     Path(args.out).write_text(model.to_json(), encoding="utf-8")
-    print(f"{args.out}: learned scorer trained on {len(rows)} rows from {len(args.data)} file(s), seed {args.seed}")
+    counts = ", ".join(f"{n} {name}" for name, n in model.info["rows_by_family"].items())
+    print(f"{args.out}: learned scorer trained on {len(rows)} rows ({counts}) from {len(args.data)} file(s), "
+          f"seed {args.seed}")
     return 0
 
 

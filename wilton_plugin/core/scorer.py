@@ -51,31 +51,35 @@ def message_text(messages: Sequence[Mapping[str, Any]] | None, last_user_only: b
     return "\n".join(parts)
 
 
+def heuristic_score(text: str) -> float:
+    """Length and reasoning/code/maths markers of one text, squashed to [0, 1]."""
+    if not text:
+        return 0.0
+    length = min(1.0, math.log1p(len(text)) / math.log1p(4000))
+    value = 0.35 * length
+    if len(text) > 2 * _SCAN_CHARS:
+        text = text[:_SCAN_CHARS] + "\n" + text[-_SCAN_CHARS:]
+    text = text.lower()
+    words = set(_WORD.findall(text))
+    for keywords, gain in _KEYWORDS:
+        if not keywords.isdisjoint(words):
+            value += gain
+    if "```" in text or "trade-off" in text or "step by step" in text or "step-by-step" in text:
+        value += 0.10
+    if _ARITHMETIC.search(text):
+        value += 0.12
+    value += min(0.1, 0.03 * text.count("?"))
+    if len(text) < 40 and text.split(" ", 1)[0].strip(" !.,") in _EASY:
+        value *= 0.3
+    return max(0.0, min(1.0, value))
+
+
 class HeuristicScorer:
     """Length and reasoning/code/maths markers, squashed to [0, 1]; no model, no artifact."""
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Difficulty in [0, 1] of the last user message."""
-        text = message_text(messages)
-        if not text:
-            return 0.0
-        length = min(1.0, math.log1p(len(text)) / math.log1p(4000))
-        value = 0.35 * length
-        if len(text) > 2 * _SCAN_CHARS:
-            text = text[:_SCAN_CHARS] + "\n" + text[-_SCAN_CHARS:]
-        text = text.lower()
-        words = set(_WORD.findall(text))
-        for keywords, gain in _KEYWORDS:
-            if not keywords.isdisjoint(words):
-                value += gain
-        if "```" in text or "trade-off" in text or "step by step" in text or "step-by-step" in text:
-            value += 0.10
-        if _ARITHMETIC.search(text):
-            value += 0.12
-        value += min(0.1, 0.03 * text.count("?"))
-        if len(text) < 40 and text.split(" ", 1)[0].strip(" !.,") in _EASY:
-            value *= 0.3
-        return max(0.0, min(1.0, value))
+        return heuristic_score(message_text(messages))
 
 
 class ConstantScorer:

@@ -15,8 +15,10 @@ import re
 VERSION = "structural-1"  # bump when a feature changes: artifacts record it
 SCAN_HEAD = 1500  # characters looked at from the start of the prompt ...
 SCAN_TAIL = 500  # ... and from its end (options and the question are usually there)
+CHOICE_TAIL = 2000  # characters searched, from the end, for answer options
 
 _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Ja-j])[.)][ \t]?(.*)$")
+_CHOICE_LINE = re.compile(r"(?m)^[ \t]*\(?[A-D][.)]")
 # bytes.translate maps: digits -> "0", "."/"," -> "." and the rest -> " " (numbers are then the
 # whitespace-separated runs); lower-case letters kept, the rest -> " " (words).
 _DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 46 if c in (44, 46) else 32 for c in range(256))
@@ -69,6 +71,13 @@ DENSE_NAMES: tuple[str, ...] = (
 )
 NAMES: tuple[str, ...] = DENSE_NAMES + tuple(f"w:{w}" for w in VOCAB_WORDS)
 DIM = len(NAMES)
+
+
+def is_multiple_choice(text: str) -> bool:
+    """Whether the prompt lists answer options: at least three lines starting "A." .. "D." or "(A)"."""
+    if len(text) > CHOICE_TAIL:
+        text = text[-CHOICE_TAIL:]  # options come last; long ones need more than SCAN_TAIL
+    return text.count("\n") >= 3 and len(_CHOICE_LINE.findall(text)) >= 3
 
 
 def _number_count(digit_runs: bytes) -> int:

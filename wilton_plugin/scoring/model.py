@@ -1,9 +1,15 @@
 """The learned scorer's artifact (a small JSON file) and the scorer that applies it.
 
-The artifact holds a linear model over ``features.NAMES``: per-feature weights already divided
-by the training scale, a bias, and the quantiles of the training predictions. A prompt's score is
-the fraction of training prompts predicted to gain less from the frontier: in [0, 1], spread
-evenly, so thresholds keep their meaning when the model is retrained. Inference is pure Python.
+A prompt belongs to one of three *families*: ``choice`` (it lists answer options A-D),
+``quant`` (free-form, stating at least two quantities: word problems, maths, estimates) and
+``open`` (any other free-form prompt). A family trained on enough rows has its own linear model
+over its own feature set (``features`` for choice and open prompts, ``wordproblem`` for quant
+ones), with weights already divided by the training scale. They all predict the same quantity —
+the frontier's expected gain over local — so one table of quantiles of the training predictions
+turns any of them into a score: the fraction of training prompts predicted to gain less, in
+[0, 1], spread evenly, so thresholds keep their meaning when the model is retrained. A family
+the training data did not cover is scored by a *prior* instead: the ``heuristic`` scorer (for
+``open``), rather than a model fitted to prompts of another kind. Inference is pure Python.
 """
 
 from __future__ import annotations
@@ -13,36 +19,118 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from wilton_plugin.core.scorer import message_text
+from wilton_plugin.core.scorer import heuristic_score, message_text
 from wilton_plugin.errors import ConfigError
-from wilton_plugin.scoring import features
+from wilton_plugin.scoring import features, wordproblem
 
-FORMAT = "wilton-scorer/1"
+FORMAT = "wilton-scorer/2"
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "data" / "scorer-default.json"
+FAMILIES = ("choice", "quant", "open")
+PRIORS: Mapping[str, Any] = {"heuristic": heuristic_score}  # name -> text -> score in [0, 1]
+FEATURE_SETS: Mapping[str, ModuleType] = {features.VERSION: features, wordproblem.VERSION: wordproblem}
+
+
+def family(text: str) -> str:
+    """``choice`` for a prompt with answer options, ``quant`` for one with quantities, else ``open``."""
+    if features.is_multiple_choice(text):
+        return "choice"
+    return "quant" if wordproblem.quantities(text) >= 2 else "open"
 
 
 @dataclass(frozen=True)
-class LinearModel:
-    """weights · features + bias, mapped through the training predictions' quantiles."""
+class Prior:
+    """A family the training data did not cover: scored by a fixed scorer (``PRIORS``), uncalibrated."""
 
-    dense_weights: tuple[float, ...]
-    word_weights: Mapping[str, float]
+    name: str
+
+    def score(self, text: str) -> float:
+        return PRIORS[self.name](text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prior": self.name}
+
+
+@dataclass(frozen=True)
+class Linear:
+    """weights · features(text) + bias over one feature set (``FEATURE_SETS``)."""
+
+    feature_set: str
+    weights: tuple[float, ...]
     bias: float
-    quantiles: tuple[float, ...]  # ascending; 101 values (0th..100th percentile) of training predictions
-    info: Mapping[str, Any]
+    _dense: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _words: Mapping[str, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The structural set is dense features + word presence: its words are looked up sparsely.
+        n_dense = len(features.DENSE_NAMES) if self.feature_set == features.VERSION else len(self.weights)
+        words = {w: x for w, x in zip(features.VOCAB_WORDS, self.weights[n_dense:]) if x != 0.0}
+        object.__setattr__(self, "_dense", self.weights[:n_dense])
+        object.__setattr__(self, "_words", words)
 
     def raw(self, text: str) -> float:
         """The predicted gain of the frontier over local (in the training scores' unit)."""
-        dense, words = features.parts(text)
-        total = self.bias + math.fsum(map(float.__mul__, self.dense_weights, dense))
-        weights = self.word_weights
-        for word in words:
-            total += weights.get(word, 0.0)
-        return total
+        if self.feature_set == features.VERSION:
+            dense, present = features.parts(text)
+            total = self.bias + math.fsum(map(float.__mul__, self._dense, dense))
+            words = self._words
+            for word in present:
+                total += words.get(word, 0.0)
+            return total
+        return self.bias + math.fsum(map(float.__mul__, self._dense, wordproblem.features(text)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": self.feature_set,
+            "names": list(FEATURE_SETS[self.feature_set].NAMES),
+            "weights": [_round(w) for w in self.weights],
+            "bias": _round(self.bias),
+        }
+
+    @classmethod
+    def from_dict(cls, body: Any, name: str, where: str) -> Linear | Prior:
+        if not isinstance(body, dict):
+            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} is missing).")
+        if "prior" in body:
+            if body["prior"] not in PRIORS:
+                raise ConfigError("scorer.artifact", where,
+                                  f"Family {name!r} names prior {body['prior']!r}; known: {', '.join(PRIORS)}.")
+            return Prior(body["prior"])
+        module = FEATURE_SETS.get(body.get("features"))
+        if module is None or body.get("names") != list(module.NAMES):
+            raise ConfigError(
+                "scorer.artifact", where,
+                f"Family {name!r} was trained on features {body.get('features')!r}, this Wilton computes "
+                f"{', '.join(map(repr, FEATURE_SETS))}; retrain with `wiltonctl train-scorer`.",
+            )
+        try:
+            weights = tuple(float(w) for w in body["weights"])
+            bias = float(body["bias"])
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has no weights).") from None
+        if len(weights) != module.DIM or not all(map(math.isfinite, [*weights, bias])):
+            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has malformed weights).")
+        return cls(body["features"], weights, bias)
+
+
+@dataclass(frozen=True)
+class ScorerModel:
+    """One linear model per family, mapped through the training predictions' quantiles."""
+
+    families: Mapping[str, Linear | Prior]  # every name in FAMILIES
+    quantiles: tuple[float, ...]  # ascending; 101 values (0th..100th percentile) of training predictions
+    info: Mapping[str, Any]
+
+    def score(self, text: str) -> float:
+        """The prompt's score in [0, 1] by its family's model (calibrated) or prior."""
+        model = self.families[family(text)]
+        if isinstance(model, Prior):
+            return model.score(text)
+        return self.calibrate(model.raw(text))
 
     def calibrate(self, raw: float) -> float:
         """Where ``raw`` falls among the training predictions, in [0, 1], linear between quantiles."""
@@ -60,46 +148,36 @@ class LinearModel:
 
     def to_json(self) -> str:
         """The artifact's text (deterministic: same model, same bytes)."""
-        names = features.NAMES
-        weights = list(self.dense_weights) + [self.word_weights.get(w, 0.0) for w in features.VOCAB_WORDS]
         body = {
             "format": FORMAT,
-            "features": features.VERSION,
-            "names": list(names),
-            "weights": [_round(w) for w in weights],
-            "bias": _round(self.bias),
+            "families": {name: self.families[name].to_dict() for name in FAMILIES},
             "quantiles": [_round(q) for q in self.quantiles],
             "info": dict(self.info),
         }
         return json.dumps(body, indent=1, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str = "artifact") -> LinearModel:
+    def from_json(cls, text: str, where: str = "artifact") -> ScorerModel:
         """Parse and check an artifact; ``ConfigError`` naming what is wrong."""
         try:
             body = json.loads(text)
         except ValueError as exc:
             raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (invalid JSON: {exc}).") from None
         if not isinstance(body, dict) or body.get("format") != FORMAT:
-            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (format is not {FORMAT}).")
-        if body.get("features") != features.VERSION or body.get("names") != list(features.NAMES):
-            raise ConfigError(
-                "scorer.artifact", where,
-                f"Trained on features {body.get('features')!r}, this Wilton computes {features.VERSION!r}; "
-                "retrain with `wiltonctl train-scorer`.",
-            )
+            found = body.get("format") if isinstance(body, dict) else None
+            hint = "; retrain with `wiltonctl train-scorer`" if isinstance(found, str) and found.startswith("wilton-scorer/") else ""
+            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (format is not {FORMAT}{hint}).")
+        groups = body.get("families")
+        if not isinstance(groups, dict):
+            raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (no families).")
+        families = {name: Linear.from_dict(groups.get(name), name, where) for name in FAMILIES}
         try:
-            weights = [float(w) for w in body["weights"]]
             quantiles = tuple(float(q) for q in body["quantiles"])
-            bias = float(body["bias"])
         except (KeyError, TypeError, ValueError):
-            raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (weights are missing).") from None
-        finite = all(map(math.isfinite, [*weights, *quantiles, bias]))
-        if len(weights) != features.DIM or len(quantiles) < 2 or not finite or list(quantiles) != sorted(quantiles):
-            raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (weights are malformed).")
-        n_dense = len(features.DENSE_NAMES)
-        word_weights = {w: x for w, x in zip(features.VOCAB_WORDS, weights[n_dense:]) if x != 0.0}
-        return cls(tuple(weights[:n_dense]), word_weights, bias, quantiles, dict(body.get("info") or {}))
+            raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (quantiles are missing).") from None
+        if len(quantiles) < 2 or not all(map(math.isfinite, quantiles)) or list(quantiles) != sorted(quantiles):
+            raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (quantiles are malformed).")
+        return cls(families, quantiles, dict(body.get("info") or {}))
 
 
 def _round(x: float) -> float:
@@ -109,7 +187,7 @@ def _round(x: float) -> float:
 class LearnedScorer:
     """The ``learned`` scorer: the artifact's calibrated prediction for the last user message."""
 
-    def __init__(self, model: LinearModel, path: str | None = None, load_seconds: float = 0.0) -> None:
+    def __init__(self, model: ScorerModel, path: str | None = None, load_seconds: float = 0.0) -> None:
         self.model = model
         self.path = path
         self.load_seconds = load_seconds
@@ -123,7 +201,7 @@ class LearnedScorer:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError("scorer.artifact", str(path), f"Cannot read it ({getattr(exc, 'strerror', None) or exc}).") from None
-        model = LinearModel.from_json(text, str(path))
+        model = ScorerModel.from_json(text, str(path))
         return cls(model, str(path), time.perf_counter() - start)
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
@@ -134,4 +212,4 @@ class LearnedScorer:
         """The same for a bare prompt."""
         if not text:
             return 0.0
-        return self.model.calibrate(self.model.raw(text))
+        return self.model.score(text)

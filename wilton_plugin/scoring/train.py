@@ -1,39 +1,46 @@
-"""Training the learned scorer: ridge regression of the frontier's gain on the prompt features.
+"""Training the learned scorer: ridge regression of the frontier's gain, one model per family.
 
-The target is ``frontier - local`` per prompt (1/0 correctness or graded scores). Features are
-standardised; the L2 penalty is strong so no single lexical cue dominates (the model must rank
-prompts of topics it has not seen). Deterministic: the closed-form solution does not depend on
-row order; ``seed`` only picks the rows used for the calibration quantiles when there are more
-than ``CALIBRATION_ROWS``. Needs numpy (``pip install 'wilton-plugin[train]'``).
+The target is ``frontier - local`` per prompt (1/0 correctness or graded scores). Rows are split
+by family (``model.family``): multiple-choice prompts train a model on the structural features,
+quantitative free-form prompts one on the word-problem features, other free-form prompts one on
+the structural features. A family with fewer than ``MIN_FAMILY_ROWS`` rows gets, for ``choice``
+and ``quant``, the structural model trained on *all* rows; for ``open``, the heuristic prior (a
+model fitted to exam questions says little about chat, code or writing requests). Features are
+standardised; the L2 penalty is strong so no single cue dominates (the model must rank prompts of
+topics it has not seen). Deterministic: the closed-form solution does not depend on row order;
+``seed`` only picks the rows used for the calibration quantiles when there are more than
+``CALIBRATION_ROWS``. Needs numpy (``pip install 'wilton-plugin[train]'``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import ModuleType
 
-from wilton_plugin.scoring import features
+from wilton_plugin.scoring import features, wordproblem
 from wilton_plugin.scoring.data import Row
-from wilton_plugin.scoring.model import LinearModel
+from wilton_plugin.scoring.model import FAMILIES, Linear, Prior, ScorerModel, family
 
-DEFAULT_L2 = 300.0
+DEFAULT_L2: Mapping[str, float] = {"choice": 300.0, "quant": 1000.0, "open": 300.0}
+FAMILY_FEATURES: Mapping[str, ModuleType] = {"choice": features, "quant": wordproblem, "open": features}
+UNCOVERED_PRIOR = "heuristic"  # what scores ``open`` prompts when the training data has too few
+MIN_FAMILY_ROWS = 50
 CALIBRATION_ROWS = 20_000
 
 
-def feature_matrix(prompts: Sequence[str]):  # -> numpy.ndarray
-    """One row of ``features.features`` per prompt."""
+def feature_matrix(module: ModuleType, prompts: Sequence[str]):  # -> numpy.ndarray
+    """One row of ``module.features`` per prompt."""
     import numpy as np
 
-    return np.array([features.features(p) for p in prompts], dtype=np.float64).reshape(len(prompts), features.DIM)
+    return np.array([module.features(p) for p in prompts], dtype=np.float64).reshape(len(prompts), module.DIM)
 
 
-def train(rows: Sequence[Row], *, seed: int = 0, l2: float = DEFAULT_L2, sources: Sequence[str] = ()) -> LinearModel:
-    """Fit the model on labelled rows."""
+def fit_linear(module: ModuleType, rows: Sequence[Row], l2: float) -> Linear:
+    """Ridge regression of ``frontier - local`` on standardised features; weights in raw units."""
     import numpy as np
 
-    if len(rows) < 10:
-        raise ValueError(f"need at least 10 labelled rows to train, got {len(rows)}")
-    x = feature_matrix([r.prompt for r in rows])
+    x = feature_matrix(module, [r.prompt for r in rows])
     y = np.array([r.frontier - r.local for r in rows], dtype=np.float64)
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
@@ -44,22 +51,50 @@ def train(rows: Sequence[Row], *, seed: int = 0, l2: float = DEFAULT_L2, sources
     beta = np.linalg.solve(z.T @ z + penalty, z.T @ y)
     weights = beta[:-1] / scale
     bias = float(beta[-1] - np.dot(weights, mean))
-    predictions = x @ weights + bias
+    return Linear(module.VERSION, tuple(float(v) for v in weights), bias)
+
+
+def train(rows: Sequence[Row], *, seed: int = 0, l2: float | None = None, sources: Sequence[str] = ()) -> ScorerModel:
+    """Fit the model on labelled rows; ``l2`` overrides both families' penalties."""
+    import numpy as np
+
+    if len(rows) < 10:
+        raise ValueError(f"need at least 10 labelled rows to train, got {len(rows)}")
+    by_family: dict[str, list[Row]] = {name: [] for name in FAMILIES}
+    for row in rows:
+        by_family[family(row.prompt)].append(row)
+    models: dict[str, Linear | Prior] = {}
+    fallback: Linear | None = None
+    for name in FAMILIES:
+        penalty = l2 if l2 is not None else DEFAULT_L2[name]
+        if len(by_family[name]) >= MIN_FAMILY_ROWS:
+            models[name] = fit_linear(FAMILY_FEATURES[name], by_family[name], penalty)
+        elif name == "open":
+            models[name] = Prior(UNCOVERED_PRIOR)
+        else:
+            fallback = fallback or fit_linear(features, rows, l2 if l2 is not None else DEFAULT_L2["choice"])
+            models[name] = fallback
+    rounded = ScorerModel(models, (0.0, 1.0), {}).to_json()
+    models = dict(ScorerModel.from_json(rounded).families)  # calibrate what is shipped: the rounded weights
+    learned = [(r, m) for r in rows if isinstance(m := models[family(r.prompt)], Linear)]
+    if not learned:
+        raise ValueError("no training row belongs to a family with a learned model")
+    predictions = np.array([m.raw(r.prompt) for r, m in learned])
     if len(predictions) > CALIBRATION_ROWS:
         picked = sorted(random.Random(seed).sample(range(len(predictions)), CALIBRATION_ROWS))
         predictions = predictions[picked]
-    quantiles = np.quantile(predictions, np.linspace(0.0, 1.0, 101))
-    quantiles = np.maximum.accumulate(quantiles)
-    n_dense = len(features.DENSE_NAMES)
+    quantiles = np.maximum.accumulate(np.quantile(predictions, np.linspace(0.0, 1.0, 101)))
     info = {
         "rows": len(rows),
+        "rows_by_family": {name: len(by_family[name]) for name in FAMILIES},
+        "fallback_families": {name: ("prior " + UNCOVERED_PRIOR if isinstance(models[name], Prior) else "structural, all rows")
+                              for name in FAMILIES if len(by_family[name]) < MIN_FAMILY_ROWS},
         "sources": list(sources),
         "seed": seed,
-        "l2": l2,
+        "l2": {name: (l2 if l2 is not None else DEFAULT_L2[name]) for name in FAMILIES},
         "target": "frontier - local",
         "local_mean": round(float(np.mean([r.local for r in rows])), 6),
         "frontier_mean": round(float(np.mean([r.frontier for r in rows])), 6),
     }
-    word_weights = {w: float(v) for w, v in zip(features.VOCAB_WORDS, weights[n_dense:])}
-    model = LinearModel(tuple(float(v) for v in weights[:n_dense]), word_weights, bias, tuple(float(q) for q in quantiles), info)
-    return LinearModel.from_json(model.to_json())  # what is shipped is what was rounded
+    model = ScorerModel(models, tuple(float(q) for q in quantiles), info)
+    return ScorerModel.from_json(model.to_json())  # what is shipped is what was rounded
