@@ -33,7 +33,7 @@ SECRET = "e2e-insight-jwt-secret-0123456789abcdef0123"
 PNG = b"\x89PNG\r\n\x1a\n"
 ADVICE = json.dumps({"recommendations": [{
     "change": "Keep phi_target at 0.75 and raise the edge weight",
-    "why": "phi is on target; frontier spend could drop by 37.5% with more edge capacity",
+    "why": "phi is on target; frontier spend could drop by 43.21% with more edge capacity",
     "expected_effect": "same share, lower frontier cost",
     "confidence": 0.6,
 }]})
@@ -115,7 +115,7 @@ def test_a_report_matches_the_traffic_and_carries_the_llm_recommendations(stack,
     text = latest_md.read_text()
     assert "## Recommendations" in text and "raise the edge weight" in text
     [rec] = report["llm"]["recommendations"]
-    assert rec["confidence"] == 0.6 and "37.5%" in rec["unverified_numbers"]  # not among the facts: flagged
+    assert rec["confidence"] == 0.6 and "43.21%" in rec["unverified_numbers"]  # not among the facts: flagged
     assert f"| frontier | {sent['frontier']} |" in text
     _no_secrets(stack, text, latest_json.read_text(), result.stderr)
 

@@ -18,7 +18,8 @@ SCAN_TAIL = 500  # ... and from its end (options and the question are usually th
 CHOICE_TAIL = 2000  # characters searched, from the end, for answer options
 
 _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Ja-j])[.)][ \t]?(.*)$")
-_CHOICE_LINE = re.compile(r"(?m)^[ \t]*\(?[A-D][.)]")
+_CHOICE_MARKS = tuple(tuple(f"\n{before}{letter}{after}" for before, after in (("", "."), ("", ")"), ("(", ")")))
+                      for letter in "ABCD")
 # bytes.translate maps: digits -> "0", "."/"," -> "." and the rest -> " " (numbers are then the
 # whitespace-separated runs); lower-case letters kept, the rest -> " " (words).
 _DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 46 if c in (44, 46) else 32 for c in range(256))
@@ -75,9 +76,12 @@ DIM = len(NAMES)
 
 def is_multiple_choice(text: str) -> bool:
     """Whether the prompt lists answer options: at least three lines starting "A." .. "D." or "(A)"."""
-    if len(text) > CHOICE_TAIL:
-        text = text[-CHOICE_TAIL:]  # options come last; long ones need more than SCAN_TAIL
-    return text.count("\n") >= 3 and len(_CHOICE_LINE.findall(text)) >= 3
+    tail = "\n" + (text[-CHOICE_TAIL:] if len(text) > CHOICE_TAIL else text)  # options come last
+    hits = 0
+    for marks in _CHOICE_MARKS:
+        if any(mark in tail for mark in marks):
+            hits += 1
+    return hits >= 3
 
 
 def _number_count(digit_runs: bytes) -> int:

@@ -37,9 +37,15 @@ FEATURE_SETS: Mapping[str, ModuleType] = {features.VERSION: features, wordproble
 
 def family(text: str) -> str:
     """``choice`` for a prompt with answer options, ``quant`` for one with quantities, else ``open``."""
+    return _family(text)[0]
+
+
+def _family(text: str) -> tuple[str, wordproblem.Tokens | None]:
+    """The family, and the word-problem tokens when they were computed to decide it."""
     if features.is_multiple_choice(text):
-        return "choice"
-    return "quant" if wordproblem.quantities(text) >= 2 else "open"
+        return "choice", None
+    parsed = wordproblem.tokens(text)
+    return ("quant" if wordproblem.quantities(parsed) >= 2 else "open"), parsed
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class Linear:
         object.__setattr__(self, "_dense", self.weights[:n_dense])
         object.__setattr__(self, "_words", words)
 
-    def raw(self, text: str) -> float:
+    def raw(self, text: str, parsed: wordproblem.Tokens | None = None) -> float:
         """The predicted gain of the frontier over local (in the training scores' unit)."""
         if self.feature_set == features.VERSION:
             dense, present = features.parts(text)
@@ -81,7 +87,7 @@ class Linear:
             for word in present:
                 total += words.get(word, 0.0)
             return total
-        return self.bias + math.fsum(map(float.__mul__, self._dense, wordproblem.features(text)))
+        return self.bias + math.fsum(map(float.__mul__, self._dense, wordproblem.features(text, parsed)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,10 +133,11 @@ class ScorerModel:
 
     def score(self, text: str) -> float:
         """The prompt's score in [0, 1] by its family's model (calibrated) or prior."""
-        model = self.families[family(text)]
+        name, parsed = _family(text)
+        model = self.families[name]
         if isinstance(model, Prior):
             return model.score(text)
-        return self.calibrate(model.raw(text))
+        return self.calibrate(model.raw(text, parsed))
 
     def calibrate(self, raw: float) -> float:
         """Where ``raw`` falls among the training predictions, in [0, 1], linear between quantiles."""

@@ -67,11 +67,14 @@ def _count(counts: Counter[str], vocabulary: frozenset[str]) -> int:
     return sum(counts[w] for w in vocabulary if w in counts)
 
 
-def _tokens(low: str) -> tuple[list[str], list[str]]:
-    """The words and the numbers (digits, optionally after "$") of lower-cased text."""
+Tokens = tuple[list[str], list[str]]
+
+
+def tokens(text: str) -> Tokens:
+    """The words and the numbers (digits, optionally after "$") of the prompt's head, lower-cased."""
     words: list[str] = []
     numbers: list[str] = []
-    for token in low.translate(_TRANSLATE).split():
+    for token in text[:WINDOW].lower().translate(_TRANSLATE).split():
         first = token[0]
         if first in _DIGITS or (first == "$" and len(token) > 1 and token[1] in _DIGITS):
             numbers.append(token)
@@ -82,16 +85,16 @@ def _tokens(low: str) -> tuple[list[str], list[str]]:
     return words, numbers
 
 
-def quantities(text: str) -> int:
+def quantities(parsed: Tokens) -> int:
     """How many quantities the prompt states: numbers, number words ("three", "dozen") and multipliers."""
-    words, numbers = _tokens(text[:WINDOW].lower())
+    words, numbers = parsed
     return len(numbers) + sum(1 for w in words if w in _NUMBER_WORDS or w in _MULTIPLIERS)
 
 
-def features(text: str) -> list[float]:
-    """The feature vector of one prompt (length ``DIM``); never raises on odd text."""
+def features(text: str, parsed: Tokens | None = None) -> list[float]:
+    """The feature vector of one prompt (length ``DIM``); ``parsed``: its ``tokens`` if already known."""
     low = text[:WINDOW].lower()
-    words, numbers = _tokens(low)
+    words, numbers = parsed if parsed is not None else tokens(text)
     decimals = money_decimals = max_digits = 0
     max_value = 0.0
     distinct: set[str] = set()
