@@ -168,6 +168,7 @@ def test_quality_report_baselines():
 
 
 def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
+    from wilton_plugin.core.scorer import heuristic_score
     from wilton_plugin.scoring.model import Linear, Prior, family
 
     assert {family(r.prompt) for r in read_rows(MMLU)[::50]} == {"choice"}
@@ -180,13 +181,11 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     assert model.families["choice"].feature_set == "structural-1"
     assert model.families["quant"].feature_set == "wordproblem-1"
     assert model.families["open"] == Prior("heuristic")  # 3 open training rows: too few for a model
-    from wilton_plugin.core.scorer import heuristic_score
-
     poem = "Write a short poem about the sea."
     assert make_scorer("learned", None).score([{"role": "user", "content": poem}]) == heuristic_score(poem)
 
 
-def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back(tmp_path):
+def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back():
     from wilton_plugin.scoring.data import Row
     from wilton_plugin.scoring.model import Linear, Prior
 
@@ -198,8 +197,7 @@ def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back(tmp_path)
     assert isinstance(model.families["open"], Linear)
     # choice and quant have no rows: both use the structural model trained on all rows
     assert model.families["choice"] == model.families["quant"] == model.families["open"]
-    quant_only = [r for r in read_rows(GSM)[:120]]
-    model = train(quant_only, seed=0)
+    model = train(read_rows(GSM)[:120], seed=0)
     assert isinstance(model.families["quant"], Linear) and model.families["quant"].feature_set == "wordproblem-1"
     assert model.families["open"] == Prior("heuristic")
     assert model.families["choice"].feature_set == "structural-1"
