@@ -168,21 +168,63 @@ def test_quality_report_baselines():
 
 
 def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
-    from wilton_plugin.core.scorer import heuristic_score
+    from wilton_plugin.scoring import tasks, wordproblem
     from wilton_plugin.scoring.model import Linear, Prior, family
 
     assert {family(r.prompt) for r in read_rows(MMLU)[::50]} == {"choice"}
     assert sum(family(r.prompt) == "quant" for r in read_rows(GSM)) >= 0.99 * len(read_rows(GSM))
     assert family("Write a short poem about the sea.") == "open"
+    # numbers in code or symbolic maths do not make a word problem: the word-problem model never saw those
+    assert family("Write a Python function that returns the 10 largest of 1000 numbers.") == "open"
+    assert family("Solve x^2 - 5x + 6 = 0 and check both roots.") == "open"
+    assert family("Tom has 3 apples and buys 5 more. How many apples does he have?") == "quant"
     long_options = "Passage. " * 300 + "\nWhich is right?\n" + "".join(f"{c}. {'option text ' * 40}\n" for c in "ABCD")
     assert family(long_options) == "choice"  # options longer than the features' tail scan still count
     model = make_scorer("learned", None).model
     assert isinstance(model.families["choice"], Linear) and isinstance(model.families["quant"], Linear)
     assert model.families["choice"].feature_set == "structural-1"
     assert model.families["quant"].feature_set == "wordproblem-1"
-    assert model.families["open"] == Prior("heuristic")  # 3 open training rows: too few for a model
+    assert model.families["open"] == Prior("tasks")  # 4 open training rows: too few for a model
     poem = "Write a short poem about the sea."
-    assert make_scorer("learned", None).score([{"role": "user", "content": poem}]) == heuristic_score(poem)
+    expected = model.calibrate(tasks.expected_gain(poem, wordproblem.tokens(poem)[0]))
+    assert make_scorer("learned", None).score([{"role": "user", "content": poem}]) == expected
+
+
+@pytest.mark.parametrize(
+    ("prompt", "task"),
+    [
+        ("Implement a thread-safe LRU cache in Java.", "code"),
+        ("My component loops forever:\n```js\nuseEffect(() => setCount(count + 1))\n```", "code"),
+        ("Prove that the square root of 2 is irrational.", "maths"),
+        ("Find all x with x^3 - 6x^2 + 11x - 6 = 0.", "maths"),
+        ("Alice is taller than Bob and Bob is taller than Carol. Who is the shortest?", "reasoning"),
+        ("Extract every person's name from this text and list them: ...", "extraction"),
+        ("Pretend you are a pirate captain greeting a new crew.", "roleplay"),
+        ("Write a haiku about the sea.", "writing"),
+        ("Explain why the sky is blue.", "knowledge"),
+        ("hi!", "chat"),
+        ("Hello! Could you write a Python function that parses dates from log lines?", "code"),
+    ],
+)
+def test_task_prior_reads_the_task(prompt: str, task: str) -> None:
+    from wilton_plugin.scoring import tasks, wordproblem
+
+    assert tasks.task(wordproblem.tokens(prompt)[0], prompt) == task
+
+
+def test_task_prior_ranks_code_maths_and_reasoning_above_writing_and_chat() -> None:
+    scorer = make_scorer("learned", None)
+
+    def score(prompt: str) -> float:
+        return scorer.score([{"role": "user", "content": prompt}])
+
+    hard = ["Implement a thread-safe LRU cache in Java with O(1) get and put.",
+            "Prove that there are infinitely many primes.",
+            "Alice is older than Bob, Bob is older than Carol. Who is the youngest?"]
+    easy = ["Write a haiku about the sea.", "Pretend you are a pirate and greet me.", "thanks!",
+            "Draft a short email telling my team the office is closed on Friday."]
+    assert min(map(score, hard)) > max(map(score, easy))
+    assert all(0.0 <= score(p) <= 1.0 for p in hard + easy)
 
 
 def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back():
@@ -199,7 +241,7 @@ def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back():
     assert model.families["choice"] == model.families["quant"] == model.families["open"]
     model = train(read_rows(GSM)[:120], seed=0)
     assert isinstance(model.families["quant"], Linear) and model.families["quant"].feature_set == "wordproblem-1"
-    assert model.families["open"] == Prior("heuristic")
+    assert model.families["open"] == Prior("tasks")
     assert model.families["choice"].feature_set == "structural-1"
 
 

@@ -22,16 +22,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 from wilton_plugin.core.scorer import heuristic_score, message_text
 from wilton_plugin.errors import ConfigError
-from wilton_plugin.scoring import features, wordproblem
+from wilton_plugin.scoring import features, tasks, wordproblem
 
 FORMAT = "wilton-scorer/2"
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "data" / "scorer-default.json"
 FAMILIES = ("choice", "quant", "open")
-PRIORS: Mapping[str, Any] = {"heuristic": heuristic_score}  # name -> text -> score in [0, 1]
+# name -> (text, word-problem tokens -> value, whether the value is a gain to calibrate like a prediction)
+PRIORS: Mapping[str, tuple[Callable[[str, wordproblem.Tokens], float], bool]] = {
+    "heuristic": (lambda text, parsed: heuristic_score(text), False),  # already a score in [0, 1]
+    "tasks": (lambda text, parsed: tasks.expected_gain(text, parsed[0]), True),
+}
 FEATURE_SETS: Mapping[str, ModuleType] = {features.VERSION: features, wordproblem.VERSION: wordproblem}
 
 
@@ -41,21 +45,34 @@ def family(text: str) -> str:
 
 
 def _family(text: str) -> tuple[str, wordproblem.Tokens | None]:
-    """The family, and the word-problem tokens when they were computed to decide it."""
+    """The family, and the word-problem tokens when they were computed to decide it.
+
+    ``quant`` is for prose stating quantities (word problems); a prompt with code or symbolic
+    maths is ``open`` whatever its numbers: the word-problem model was not fitted to those.
+    """
     if features.is_multiple_choice(text):
         return "choice", None
     parsed = wordproblem.tokens(text)
-    return ("quant" if wordproblem.quantities(parsed) >= 2 else "open"), parsed
+    if wordproblem.quantities(parsed) < 2:
+        return "open", parsed
+    head = text[: tasks.SCAN]
+    return ("open" if tasks.has_code(head, parsed[0]) or tasks.has_maths_notation(head) else "quant"), parsed
 
 
 @dataclass(frozen=True)
 class Prior:
-    """A family the training data did not cover: scored by a fixed scorer (``PRIORS``), uncalibrated."""
+    """A family the training data did not cover: scored by a fixed rule (``PRIORS``)."""
 
     name: str
 
-    def score(self, text: str) -> float:
-        return PRIORS[self.name](text)
+    @property
+    def calibrated(self) -> bool:
+        """True when the prior predicts a gain, to be calibrated like a learned prediction."""
+        return PRIORS[self.name][1]
+
+    def value(self, text: str, parsed: wordproblem.Tokens | None = None) -> float:
+        """The prior's value for one prompt (a gain when ``calibrated``, else a score in [0, 1])."""
+        return PRIORS[self.name][0](text, parsed if parsed is not None else wordproblem.tokens(text))
 
     def to_dict(self) -> dict[str, Any]:
         return {"prior": self.name}
@@ -136,7 +153,8 @@ class ScorerModel:
         name, parsed = _family(text)
         model = self.families[name]
         if isinstance(model, Prior):
-            return model.score(text)
+            value = model.value(text, parsed)
+            return self.calibrate(value) if model.calibrated else value
         return self.calibrate(model.raw(text, parsed))
 
     def calibrate(self, raw: float) -> float:

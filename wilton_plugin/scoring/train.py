@@ -4,7 +4,7 @@ The target is ``frontier - local`` per prompt (1/0 correctness or graded scores)
 by family (``model.family``): multiple-choice prompts train a model on the structural features,
 quantitative free-form prompts one on the word-problem features, other free-form prompts one on
 the structural features. A family with fewer than ``MIN_FAMILY_ROWS`` rows gets, for ``choice``
-and ``quant``, the structural model trained on *all* rows; for ``open``, the heuristic prior (a
+and ``quant``, the structural model trained on *all* rows; for ``open``, the task prior (``tasks``: a
 model fitted to exam questions says little about chat, code or writing requests). Features are
 standardised; the L2 penalty is strong so no single cue dominates (the model must rank prompts of
 topics it has not seen). Deterministic: the closed-form solution does not depend on row order;
@@ -24,7 +24,7 @@ from wilton_plugin.scoring.model import FAMILIES, Linear, Prior, ScorerModel, fa
 
 DEFAULT_L2: Mapping[str, float] = {"choice": 300.0, "quant": 1000.0, "open": 300.0}
 FAMILY_FEATURES: Mapping[str, ModuleType] = {"choice": features, "quant": wordproblem, "open": features}
-UNCOVERED_PRIOR = "heuristic"  # what scores ``open`` prompts when the training data has too few
+UNCOVERED_PRIOR = "tasks"  # what scores ``open`` prompts when the training data has too few
 MIN_FAMILY_ROWS = 50
 CALIBRATION_ROWS = 20_000
 

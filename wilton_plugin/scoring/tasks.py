@@ -1,0 +1,134 @@
+"""The task prior: what free-form prompts of a kind the training data lacks are likely to gain.
+
+The shipped training data holds exam questions (multiple choice) and maths word problems only, so
+weights fitted there say nothing about a request for code, a poem or a summary. For those the
+learned scorer uses this prior instead: the prompt's *task* (code, maths, reasoning, extraction,
+knowledge, role-play, writing, chat), read from a few marker words and symbols, sets an expected
+gain of the frontier over the local model, in the unit of the learned models (a difference of
+correctness), which the artifact's quantile table then calibrates like any other prediction.
+
+The gains are set from published per-category comparisons of open and frontier models (e.g.
+MT-Bench's per-category scores, RouterBench's per-task results): the frontier's lead is largest
+on code, maths and multi-step reasoning, moderate on extraction and knowledge questions, and small
+on writing, role-play and chat, where open models are close. They are coarse on purpose; an
+operator with labelled traffic of these kinds trains an ``open`` model with ``wiltonctl
+train-scorer`` and the prior is no longer used. Longer prompts (more constraints) gain a little
+more within a task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import log1p
+
+VERSION = "tasks-1"
+
+# Expected frontier gain per task (correctness units; MMLU's mean is 0.12 and GSM8K's 0.21).
+GAINS: dict[str, float] = {
+    "code": 0.22,
+    "maths": 0.22,
+    "reasoning": 0.18,
+    "extraction": 0.08,
+    "knowledge": 0.06,
+    "other": 0.06,
+    "roleplay": 0.03,
+    "writing": 0.03,
+    "chat": 0.0,
+}
+# Ties between tasks go to the earlier one.
+ORDER = ("code", "maths", "reasoning", "extraction", "roleplay", "writing", "knowledge", "chat")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+MARKERS: dict[str, frozenset[str]] = {
+    "code": _words(
+        "python java javascript typescript rust golang kotlin php ruby perl scala haskell sql mysql postgres "
+        "postgresql sqlite bash powershell html css regex regexp dockerfile kubernetes react django flask numpy "
+        "pandas api function functions method struct algorithm algorithms implement implementation compile "
+        "compiler debug bug exception recursion recursive array arrays pointer pointers variable variables code "
+        "coding program programming script refactor repository endpoint unittest pytest"
+    ),
+    "maths": _words(
+        "equation equations solve integral derivative derivatives polynomial matrix matrices theorem prove proof "
+        "lemma probability probabilities expected variance sqrt root roots prime primes integer integers factor "
+        "factorial logarithm log sine cosine triangle circle radius diameter area perimeter vertices angle "
+        "geometric arithmetic sequence series sum product divisible modulo remainder fraction fractions"
+    ),
+    "reasoning": _words(
+        "puzzle riddle logic logically deduce infer inference implies imply follows conclude paradox "
+        "taller shorter older younger brother brothers sister sisters father mother son daughter "
+        "belong odd whereas hypothetically suppose assume step reasoning"
+    ),
+    "extraction": _words(
+        "extract summarize summarise summary classify categorize categorise identify list rewrite paraphrase "
+        "translate translation convert format table parse tag label sentiment entities keywords"
+    ),
+    "roleplay": _words("pretend roleplay role imagine act persona character embody"),
+    "writing": _words(
+        "poem poems poetry haiku limerick sonnet story stories essay essays email emails letter blog post tweet "
+        "slogan speech lyrics song jingle novel tale headline caption toast invitation"
+    ),
+    "knowledge": _words(
+        "explain describe history historical cause causes why difference compare meaning define definition "
+        "overview principle principles theory"
+    ),
+    "chat": _words("hi hello hey thanks thank ok okay cool great bye"),
+}
+# Code words that (almost) never occur in prose: enough to call a prompt with numbers code.
+STRICT_CODE = _words(
+    "python java javascript typescript rust golang kotlin php perl scala haskell sql mysql postgresql sqlite bash "
+    "powershell html css regex regexp dockerfile django numpy pandas api function functions algorithm algorithms "
+    "implement implementation compiler debug recursion recursive array arrays code coding programming script"
+)
+_CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "{\n", "</", "\nimport ", "console.", "print(")
+_MATHS_SYMBOLS = ("^", "=", "√", "∫", "∑", "≤", "≥", "f(x)", "x²")
+_WORD_INDEX: dict[str, tuple[str, ...]] = {}
+for _task, _markers in MARKERS.items():
+    for _word in _markers:
+        _WORD_INDEX[_word] = _WORD_INDEX.get(_word, ()) + (_task,)
+SCAN = 1500  # the same head the word tokens come from
+
+
+def has_code_syntax(head: str) -> bool:
+    """True when the text (its head) contains code: fences, definitions, calls, tags."""
+    return any(symbol in head for symbol in _CODE_SYMBOLS)
+
+
+def has_code(head: str, words: Sequence[str]) -> bool:
+    """True when the text contains code, or names a language or a programming task."""
+    return has_code_syntax(head) or not STRICT_CODE.isdisjoint(words)
+
+
+def has_maths_notation(head: str) -> bool:
+    """True when the text writes maths symbolically (powers, equations, roots)."""
+    return any(symbol in head for symbol in _MATHS_SYMBOLS)
+
+
+def task(words: Sequence[str], head: str) -> str:
+    """The prompt's task, from its lower-cased words and its raw head."""
+    hits = dict.fromkeys(ORDER, 0)
+    for word in words:
+        for name in _WORD_INDEX.get(word, ()):
+            hits[name] += 1
+    if has_code_syntax(head):
+        hits["code"] += 2
+    if has_maths_notation(head):
+        hits["maths"] += 2
+    best = max(ORDER, key=lambda name: (hits[name], -ORDER.index(name)))
+    if hits[best] == 0:
+        return "chat" if len(words) <= 4 else "other"
+    if best == "chat" and len(words) > 12:  # a greeting in front of a real request
+        hits["chat"] = 0
+        best = max(ORDER, key=lambda name: (hits[name], -ORDER.index(name)))
+        return best if hits[best] else "other"
+    return best
+
+
+def expected_gain(text: str, words: Sequence[str]) -> float:
+    """The prior's prediction for one prompt: its task's gain, a little more for longer prompts."""
+    head = text[:SCAN]
+    length = min(1.0, log1p(len(text)) / log1p(4000))
+    return GAINS[task(words, head)] * (0.75 + 0.5 * length)
