@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from sidecars.common import env, env_flag, port, positive, serve_metrics, stop_on_signals
-from sidecars.insight.cli import _secret
+from sidecars.common.cli import env, env_flag, port, positive, serve_metrics, stop_on_signals
+from sidecars.common.cli import resolve_secret as _secret
 
 
 def test_env_treats_empty_as_unset(monkeypatch):

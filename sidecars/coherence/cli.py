@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from sidecars.common import env, env_flag, non_negative, port, positive, serve_metrics, stop_on_signals
+from sidecars.common.cli import add_log_level, env, env_flag, non_negative, port, positive, resolve_secret
+from sidecars.common.cli import serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.coherence.clients import AdminClient, PrometheusReader
 from sidecars.coherence.controller import ControllerSettings
@@ -26,10 +27,6 @@ log = logging.getLogger("wilton.coherence")
 
 DEFAULT_PHI_QUERY = "wilton:phi:ratio_rate5m"
 DEFAULT_PASSWORD = "wilton"
-
-
-
-
 
 
 def _unit(text: str) -> float:
@@ -44,7 +41,6 @@ def _bias_limit(text: str) -> float:
     if not 0.0 < value <= 0.5:
         raise argparse.ArgumentTypeError(f"must be in (0, 0.5], not {text!r}")
     return value
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,41 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap of the exponential backoff after errors (env WILTON_COHERENCE_MAX_BACKOFF; default 60)")
     add("--timeout", type=positive, default=env("WILTON_COHERENCE_TIMEOUT", "5"), metavar="SECONDS",
         help="HTTP timeout (env WILTON_COHERENCE_TIMEOUT; default 5)")
-    add("--log-level", default=env("WILTON_COHERENCE_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
-        help="log level (env WILTON_COHERENCE_LOG_LEVEL; default INFO)")
+    add_log_level(p, "WILTON_COHERENCE_LOG_LEVEL")
     return p
-
-
-class _Redact(logging.Filter):
-    """Belt and braces: no log line ever carries the password, whatever formats it."""
-
-    def __init__(self, secret: str):
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secret and len(self.secret) >= 3:
-            message = record.getMessage()
-            if self.secret in message:
-                record.msg, record.args = message.replace(self.secret, "***"), None
-        return True
 
 
 def resolve_password(args: argparse.Namespace) -> tuple[str, str]:
     """The password and where it came from (never the password itself in the second item)."""
-    path = args.password_file
-    if path is None and args.password is None:
-        path = env("WILTON_COHERENCE_PASSWORD_FILE")
-    if path is not None and (args.password_file is not None or args.password is None):
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip("\r\n"), f"file {path}"
-    if args.password is not None:
-        return args.password, "command line"
-    value = env("WILTON_COHERENCE_PASSWORD")
-    if value is not None:
-        return value, "WILTON_COHERENCE_PASSWORD"
-    return DEFAULT_PASSWORD, "default"
+    return resolve_secret(args.password, args.password_file, "WILTON_COHERENCE_PASSWORD", DEFAULT_PASSWORD)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,14 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         parser.error("the password is empty")
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_Redact(password))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(args.log_level)
-    for noisy in ("httpx", "httpcore"):  # request lines every interval; never needed
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # httpx and httpcore log a request line every interval; never needed
+    setup_logging(args.log_level, [password], quiet=("httpx", "httpcore"))
 
     if password_source == "command line":
         log.warning("the password was given with --password and is visible in the process list; "
@@ -185,9 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             code = loop.run(stop, once=args.once)
         finally:
-            if server is not None:
-                server.shutdown()
-                server.server_close()
+            stop_metrics_server(server)
     return code
 
 

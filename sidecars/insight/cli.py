@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from sidecars.common import TRUE, env, port, positive, serve_metrics, stop_on_signals
+from sidecars.common.cli import TRUE, add_log_level, env, port, positive, resolve_secret, serve_metrics
+from sidecars.common.cli import setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.insight.collect import InsightAdminClient, RangeReader
 from sidecars.insight.loop import FAILED, InsightJob
@@ -33,14 +34,11 @@ EPILOG = (
 )
 
 
-
-
 def _tasks(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 10_000:
         raise argparse.ArgumentTypeError(f"must be a whole number in [0, 10000], not {text!r}")
     return value
-
 
 
 def _band(text: str) -> float:
@@ -105,63 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTP timeout for Prometheus and the admin API (env WILTON_INSIGHT_TIMEOUT; default 10)")
     add("--llm-timeout", type=positive, default=env("WILTON_INSIGHT_LLM_TIMEOUT", "120"), metavar="SECONDS",
         help="timeout of the LLM call (env WILTON_INSIGHT_LLM_TIMEOUT; default 120)")
-    add("--log-level", default=env("WILTON_INSIGHT_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
-        help="log level (env WILTON_INSIGHT_LOG_LEVEL; default INFO)")
+    add_log_level(p, "WILTON_INSIGHT_LOG_LEVEL")
     return p
-
-
-class _Redact(logging.Filter):
-    """No log line ever carries a secret, whatever formats it."""
-
-    def __init__(self, secrets: Sequence[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 3]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in self.secrets:
-            if secret in message:
-                message = message.replace(secret, "***")
-                record.msg, record.args = message, None
-        return True
-
-
-def _secret(flag_value: str | None, flag_file: str | None, env_name: str, default: str | None) -> tuple[str | None, str]:
-    """(value, source) with the precedence flag file > flag > env file > env > default."""
-    path = flag_file
-    if path is None and flag_value is None:
-        path = env(f"{env_name}_FILE")
-    if path is not None and (flag_file is not None or flag_value is None):
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip("\r\n"), f"file {path}"
-    if flag_value is not None:
-        return flag_value, "command line"
-    value = env(env_name)
-    if value is not None:
-        return value, env_name
-    return default, "default"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        password, password_source = _secret(args.password, args.password_file, "WILTON_INSIGHT_PASSWORD", DEFAULT_PASSWORD)
-        api_key, key_source = _secret(args.api_key, args.api_key_file, "WILTON_INSIGHT_API_KEY", None)
+        password, password_source = resolve_secret(args.password, args.password_file, "WILTON_INSIGHT_PASSWORD",
+                                                   DEFAULT_PASSWORD)
+        api_key, key_source = resolve_secret(args.api_key, args.api_key_file, "WILTON_INSIGHT_API_KEY", None)
     except OSError as exc:
         parser.error(f"cannot read a secret file: {exc.strerror}")
     if not password:
         parser.error("the password is empty")
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_Redact([password or "", api_key or ""]))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(args.log_level)
-    for noisy in ("httpx", "httpcore", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(args.log_level, [password, api_key], quiet=("httpx", "httpcore", "matplotlib", "PIL"))
     for source, what, env in ((password_source, "password", "WILTON_INSIGHT_PASSWORD"),
                               (key_source, "API key", "WILTON_INSIGHT_API_KEY")):
         if source == "command line":
@@ -200,9 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return job.run(stop, args.interval, once=args.once)
         finally:
-            if server is not None:
-                server.shutdown()
-                server.server_close()
+            stop_metrics_server(server)
 
 
 if __name__ == "__main__":  # pragma: no cover

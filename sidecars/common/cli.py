@@ -1,0 +1,144 @@
+"""What both sidecars' command lines share: environment lookups, argparse types, secrets and the
+log redaction that keeps them out of every line, logging, stop signals, and starting and stopping
+the sidecar's own metrics server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+TRUE = frozenset({"1", "true", "yes", "on"})
+
+#: a secret's default: a string (then the secret is always a string) or None
+Default = TypeVar("Default", bound="str | None")
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable's value, or ``default`` when unset or empty."""
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_flag(name: str) -> bool:
+    """True when the variable says 1/true/yes/on."""
+    return (os.environ.get(name) or "").strip().lower() in TRUE
+
+
+def positive(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, not {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    """argparse type: a TCP port, 0 meaning off."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0 disables), not {text!r}")
+    return value
+
+
+def add_log_level(parser: argparse.ArgumentParser, env_name: str) -> None:
+    """Add ``--log-level`` (DEBUG, INFO, WARNING or ERROR, any case), read from ``env_name`` by default."""
+    parser.add_argument("--log-level", default=env(env_name, "INFO"), choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        type=str.upper, help=f"log level (env {env_name}; default INFO)")
+
+
+def resolve_secret(
+    flag_value: str | None, flag_file: str | None, env_name: str, default: Default
+) -> tuple[str | Default, str]:
+    """(value, source) with the precedence flag file > flag > ``{env_name}_FILE`` > ``env_name`` > default.
+
+    The source is ``file PATH``, ``command line``, ``env_name`` or ``default``, never the value.
+    OSError when the file cannot be read.
+    """
+    path = flag_file
+    if path is None and flag_value is None:
+        path = env(f"{env_name}_FILE")
+    if path is not None and (flag_file is not None or flag_value is None):
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip("\r\n"), f"file {path}"
+    if flag_value is not None:
+        return flag_value, "command line"
+    value = env(env_name)
+    if value is not None:
+        return value, env_name
+    return default, "default"
+
+
+class Redact(logging.Filter):
+    """No log line ever carries a secret, whatever formats it (secrets under 3 characters are not looked for)."""
+
+    def __init__(self, secrets: Iterable[str | None]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 3]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Replace each secret in the formatted message with ``***``; every record is kept."""
+        message = record.getMessage()
+        for secret in self.secrets:
+            if secret in message:
+                message = message.replace(secret, "***")
+                record.msg, record.args = message, None
+        return True
+
+
+def setup_logging(level: str, secrets: Iterable[str | None], quiet: Sequence[str]) -> None:
+    """Log to stderr at ``level`` with ``secrets`` redacted; the ``quiet`` loggers only from WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def stop_on_signals(log: logging.Logger) -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so the loop's interruptible sleep ends and it exits cleanly."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    return stop
+
+
+def serve_metrics(metrics: Any, port_number: int, addr: str, once: bool, log: logging.Logger) -> tuple[bool, Any]:
+    """Start the sidecar's metrics server unless disabled or ``--once``; (ok, server or None)."""
+    if not port_number or once:
+        return True, None
+    try:
+        server = metrics.serve(port_number, addr)
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%s: %s", addr, port_number, exc.strerror)
+        return False, None
+    log.info("metrics on http://%s:%s/metrics", addr, port_number)
+    return True, server
+
+
+def stop_metrics_server(server: Any) -> None:
+    """Shut down and close a server that :func:`serve_metrics` started; None: nothing to stop."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
