@@ -7,7 +7,6 @@ ever logs the password or the token.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,19 +14,12 @@ from typing import Any
 
 import httpx
 
+from sidecars.common.http import PrometheusError, SidecarError, prometheus_data
+from sidecars.common.numbers import finite
+
 from sidecars.coherence.controller import Observation
 
 log = logging.getLogger("wilton.coherence")
-
-
-class SidecarError(Exception):
-    """A failure the loop counts, logs and backs off from. ``stage`` labels the errors metric."""
-
-    stage = "observe"
-
-
-class PrometheusError(SidecarError):
-    stage = "prometheus"
 
 
 class NoData(PrometheusError):
@@ -42,12 +34,11 @@ class AuthError(AdminError):
     stage = "auth"
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def _samples(data: Any) -> list[Any]:
+    """The ``[timestamp, value]`` samples of an instant query's ``data`` (a scalar or a vector)."""
+    if data.get("resultType") == "scalar":
+        return [data["result"]]
+    return [item["value"] for item in data["result"]]
 
 
 class PrometheusReader:
@@ -65,24 +56,12 @@ class PrometheusReader:
             response = self.client.get(f"{self.base_url}/api/v1/query", params={"query": self.query})
         except httpx.HTTPError as exc:
             raise PrometheusError(f"Prometheus unreachable: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise PrometheusError(f"Prometheus answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            if body.get("status") != "success":
-                raise PrometheusError(f"Prometheus query failed: {body.get('error', 'unknown error')}")
-            data = body["data"]
-            if data.get("resultType") == "scalar":
-                samples = [data["result"]]
-            else:
-                samples = [item["value"] for item in data["result"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PrometheusError("Prometheus answered an unexpected body") from exc
+        samples = prometheus_data(response, _samples)
         if not samples:
             raise NoData(f"no sample for {self.query!r}")
         if len(samples) > 1:
             raise PrometheusError(f"{self.query!r} returned {len(samples)} series; it must aggregate to one")
-        timestamp, phi = _finite(samples[0][0]), _finite(samples[0][1])
+        timestamp, phi = finite(samples[0][0]), finite(samples[0][1])
         if timestamp is None or phi is None:
             raise NoData(f"{self.query!r} has no finite value (no traffic?)")
         age = max(0.0, self.clock() - timestamp)
@@ -142,7 +121,7 @@ class AdminClient:
         try:
             body = response.json()
             value = str(body["access_token"])
-            expires_in = _finite(body.get("expires_in", 300)) or 300.0
+            expires_in = finite(body.get("expires_in", 300)) or 300.0
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AdminError("login answered an unexpected body") from exc
         self._token = _Token(value=value, renew_at=self.clock() + max(0.0, expires_in) * self.RENEW_FRACTION)
@@ -188,7 +167,7 @@ class AdminClient:
         status = self.status() if status is None else status
         phi = status.get("phi") if isinstance(status.get("phi"), dict) else {}
         for key in ("global", "replica"):
-            value = _finite(phi.get(key))
+            value = finite(phi.get(key))
             if value is not None:
                 return Observation(phi=value, age_s=0.0, timestamp=None, source=f"status:{key}")
         raise SidecarError("the proxy's /wilton/status has no φ yet (no traffic?)")
@@ -196,7 +175,7 @@ class AdminClient:
     def bias(self) -> float:
         """The proxy's current ``phi_bias`` (GET /wilton/weights)."""
         body = self._request("GET", "/wilton/weights")
-        value = _finite(body.get("phi_bias")) if isinstance(body, dict) else None
+        value = finite(body.get("phi_bias")) if isinstance(body, dict) else None
         if value is None:
             raise AdminError("GET /wilton/weights: no finite phi_bias")
         return value
@@ -208,4 +187,4 @@ class AdminClient:
 
 def status_bias(status: dict[str, Any]) -> float | None:
     """``phi_bias`` from a /wilton/status body, if present and finite."""
-    return _finite(status.get("phi_bias"))
+    return finite(status.get("phi_bias"))

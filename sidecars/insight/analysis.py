@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sidecars.common.numbers import finite
+
 LOCAL_TIERS = ("selfhost", "edge")
 TIERS = ("selfhost", "edge", "frontier")
 #: a deployment is slow when its p95 is this many times the median p95 of its peers (and > 50 ms)
@@ -26,14 +28,6 @@ MIN_REQUESTS = 10
 
 
 # --- small numeric helpers -----------------------------------------------------------------------
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -52,7 +46,7 @@ def counter_increase(points: Sequence[Sequence[float]], window_start: float, ste
     A series whose first sample comes later than the window's start (plus two steps) was born in
     the window, so its first value counts from zero (labels are pre-initialised at 0 by the plugin).
     """
-    values = [(float(t), v) for t, v in ((p[0], _finite(p[1])) for p in points) if v is not None]
+    values = [(float(t), v) for t, v in ((p[0], finite(p[1])) for p in points) if v is not None]
     if not values:
         return 0.0
     total = values[0][1] if values[0][0] > window_start + 2 * step else 0.0
@@ -87,9 +81,9 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 
 def _phi_findings(collected: Mapping[str, Any], band: float, observed: float | None) -> tuple[dict, list[dict]]:
-    history = [(float(t), v) for t, v in ((p[0], _finite(p[1])) for p in collected.get("phi_history") or ()) if v is not None]
-    targets = [v for v in (_finite(p[1]) for p in collected.get("target_history") or ()) if v is not None]
-    target = targets[-1] if targets else _finite(collected.get("status_target"))
+    history = [(float(t), v) for t, v in ((p[0], finite(p[1])) for p in collected.get("phi_history") or ()) if v is not None]
+    targets = [v for v in (finite(p[1]) for p in collected.get("target_history") or ()) if v is not None]
+    target = targets[-1] if targets else finite(collected.get("status_target"))
     step = float(collected.get("window", {}).get("step") or 0.0)
     outside = [t for t, v in history if target is not None and abs(v - target) > band]
     phi = {
@@ -166,7 +160,7 @@ def _side(tier: str | None) -> str:
 def _difficulty(decisions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for side in ("local", "frontier"):
-        scores = [s for s in (_finite(d.get("difficulty")) for d in decisions if _side(d.get("tier")) == side) if s is not None]
+        scores = [s for s in (finite(d.get("difficulty")) for d in decisions if _side(d.get("tier")) == side) if s is not None]
         histogram = [0] * 10
         for s in scores:
             histogram[min(9, max(0, int(s * 10)))] += 1
@@ -186,7 +180,7 @@ def _teams(decisions: Sequence[Mapping[str, Any]], targets: Mapping[str, float],
             served.setdefault(str(d["team_id"]), []).append(_side(d.get("tier")) == "local")
     far = []
     for team, flags in sorted(served.items()):
-        target = _finite(targets.get(team)) if team in targets else default
+        target = finite(targets.get(team)) if team in targets else default
         if target is None or len(flags) < MIN_REQUESTS:
             continue
         share = sum(flags) / len(flags)
@@ -305,7 +299,7 @@ def fact_numbers(facts: Any) -> list[float]:
                 walk(item)
         elif isinstance(value, str):
             for m in _NUMBER.finditer(value):
-                number = _finite(m.group(0).rstrip("%").replace(",", ""))
+                number = finite(m.group(0).rstrip("%").replace(",", ""))
                 if number is not None:
                     found.append(number)
 
@@ -325,7 +319,7 @@ def unknown_numbers(text: str, facts: Any) -> list[str]:
     for m in _NUMBER.finditer(text or ""):
         raw = m.group(0)
         digits = raw.rstrip("%").replace(",", "")
-        number = _finite(digits)
+        number = finite(digits)
         if number is None:
             continue
         decimals = len(digits.split(".")[1]) if "." in digits else 0

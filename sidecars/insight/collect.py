@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
-from sidecars.coherence.clients import AdminClient, PrometheusError, SidecarError
+from sidecars.common.http import PrometheusError, SidecarError, prometheus_data
+
+from sidecars.coherence.clients import AdminClient
 from sidecars.insight.analysis import counter_increase
 
 log = logging.getLogger("wilton.insight")
@@ -35,6 +37,12 @@ class InsightAdminClient(AdminClient):
         return body
 
 
+def _series(data: Any) -> list[dict[str, Any]]:
+    """The series of a query's ``data``; none when its ``result`` is not a list."""
+    result = data["result"]
+    return result if isinstance(result, list) else []
+
+
 class RangeReader:
     """Prometheus range and instant queries (``/api/v1/query_range``, ``/api/v1/query``)."""
 
@@ -47,16 +55,7 @@ class RangeReader:
             response = self.client.get(f"{self.base_url}{path}", params=params)
         except httpx.HTTPError as exc:
             raise PrometheusError(f"Prometheus unreachable at {self.base_url} ({type(exc).__name__})") from exc
-        if response.status_code != 200:
-            raise PrometheusError(f"Prometheus answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            if body.get("status") != "success":
-                raise PrometheusError(f"Prometheus query failed: {body.get('error', 'unknown error')}")
-            result = body["data"]["result"]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PrometheusError("Prometheus answered an unexpected body") from exc
-        return result if isinstance(result, list) else []
+        return prometheus_data(response, _series)
 
     def range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         """``[{"metric": {...}, "values": [[t, "v"], ...]}, ...]``."""
