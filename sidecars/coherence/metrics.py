@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from sidecars.common.metrics import SidecarMetrics
 
 
-class CoherenceMetrics:
+class CoherenceMetrics(SidecarMetrics):
+    """The coherence sidecar's metrics: corrections, errors by stage, the φ it sees and the bias it holds."""
+
     def __init__(self, registry: CollectorRegistry | None = None):
-        self.registry = registry if registry is not None else CollectorRegistry()
+        super().__init__(registry)
         r = self.registry
         self.corrections = Counter(
             "wilton_coherence_corrections", "Corrections applied to the proxy, by kind", ["kind"], registry=r
@@ -24,8 +28,3 @@ class CoherenceMetrics:
         self.last_success = Gauge(
             "wilton_coherence_last_success_timestamp_seconds", "Unix time of the last successful iteration", registry=r
         )
-
-    def serve(self, port: int, addr: str):
-        """Start the /metrics HTTP server; returns the server (call ``shutdown()`` to stop)."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return server

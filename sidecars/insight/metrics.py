@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from sidecars.common.metrics import SidecarMetrics
 
 STAGES = ("prometheus", "decisions", "llm", "write")
 
 
-class InsightMetrics:
+class InsightMetrics(SidecarMetrics):
+    """The insight sidecar's metrics: runs by result, errors by stage, the last report's numbers."""
+
     def __init__(self, registry: CollectorRegistry | None = None):
-        self.registry = registry if registry is not None else CollectorRegistry()
+        super().__init__(registry)
         r = self.registry
         self.runs = Counter("wilton_insight_runs", "Analysis runs, by result (ok, partial, failed)", ["result"], registry=r)
         for result in ("ok", "partial", "failed"):
@@ -25,8 +29,3 @@ class InsightMetrics:
         self.unverified = Gauge(
             "wilton_insight_unverified_numbers", "Numbers in the last recommendations that are not among the facts", registry=r
         )
-
-    def serve(self, port: int, addr: str):
-        """Start the /metrics HTTP server; returns the server (call ``shutdown()`` to stop)."""
-        server, _thread = start_http_server(port, addr=addr, registry=self.registry)
-        return server
