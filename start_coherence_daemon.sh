@@ -5,15 +5,6 @@
 # WILTON_COHERENCE_PASSWORD or --password-file rather than --password (the process list shows argv).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-if [[ -x "$ROOT/.venv/bin/python" ]]; then
-  PYTHON="$ROOT/.venv/bin/python"
-else
-  PYTHON="$(command -v python3 || true)"
-  [[ -n "$PYTHON" ]] || {
-    echo "start_coherence_daemon: no .venv and no python3 found" >&2
-    exit 1
-  }
-fi
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PYTHON" -m sidecars.coherence "$@"
+# shellcheck source=scripts/lib/sidecar.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib/sidecar.sh"
+exec_sidecar start_coherence_daemon sidecars.coherence "$@"

@@ -6,15 +6,6 @@
 # rather than on the command line (the process list shows argv).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-if [[ -x "$ROOT/.venv/bin/python" ]]; then
-  PYTHON="$ROOT/.venv/bin/python"
-else
-  PYTHON="$(command -v python3 || true)"
-  [[ -n "$PYTHON" ]] || {
-    echo "start_llm_insight: no .venv and no python3 found" >&2
-    exit 1
-  }
-fi
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-exec "$PYTHON" -m sidecars.insight "$@"
+# shellcheck source=scripts/lib/sidecar.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/lib/sidecar.sh"
+exec_sidecar start_llm_insight sidecars.insight "$@"
