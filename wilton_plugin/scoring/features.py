@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import re
 
-VERSION = "structural-1"  # bump when a feature changes: artifacts record it
+VERSION = "structural-2"  # bump when a feature changes: artifacts record it
 SCAN_HEAD = 1500  # characters looked at from the start of the prompt ...
 SCAN_TAIL = 500  # ... and from its end (options and the question are usually there)
 CHOICE_TAIL = 2000  # characters searched, from the end, for answer options
+STEM_SCAN = 800  # bytes before the options scanned for the stem's numbers and units
 
 _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Ja-j])[.)][ \t]?(.*)$")
 _CHOICE_MARKS = tuple(tuple(f"\n{before}{letter}{after}" for before, after in (("", "."), ("", ")"), ("(", ")")))
@@ -24,10 +25,24 @@ _CHOICE_MARKS = tuple(tuple(f"\n{before}{letter}{after}" for before, after in ((
 # whitespace-separated runs); lower-case letters kept, the rest -> " " (words).
 _DIGIT_MAP = bytes(48 if 48 <= c <= 57 else 46 if c in (44, 46) else 32 for c in range(256))
 _LETTER_MAP = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
-_SENTENCE = re.compile(r"[.!?](?:\s|$)")
+_SENTENCE_MAP = bytes(32 if c in b" \t\n\r\x0b\x0c" else 46 if c in b".!?" else 120 for c in range(256))
 _DIGITS = b"0123456789"
 _UPPER = bytes(range(65, 91))
 _OPERATORS = "=+*/^<>"
+_OPERATOR_BYTES = _OPERATORS.encode()
+_NOT_PUNCTUATION = bytes(c for c in range(256) if chr(c) not in _OPERATORS + "\\%$?(\"':;,")
+# lower-case letters and digits kept, the rest -> " " (option words)
+_ALNUM_MAP = bytes(c if 97 <= c <= 122 or 48 <= c <= 57 else 32 for c in range(256))
+_ALNUM_LINE_MAP = bytes(c if 97 <= c <= 122 or 48 <= c <= 57 or c == 10 else 32 for c in range(256))
+_ROMAN_OPTION = re.compile(r"\b(?:I|II|III|IV|V)\b(?:,| and| only|$)")
+_NUMERIC_OPTION = re.compile(r"[\s$\-\u2212+~\u2248(]*\d[\d.,/\s]*(?:[%\u00b0]|\w{0,6}\.?)?\s*$")
+_NEGATIONS = frozenset(b"not no never none neither nor cannot without false incorrect".split())
+# digits -> "0", letters -> "a", "%" kept, the rest -> "." (spaces are deleted): "0a", "0%" are quantities with units
+_UNIT_MAP = bytes(48 if 48 <= c <= 57 else 97 if 65 <= c <= 90 or 97 <= c <= 122 else c if c in (32, 37) else 46
+                  for c in range(256))
+_STOPWORDS = frozenset(b"the a an of to in and or is are be for on by with as that this it its at from".split())
+_FORMULA_CHARS = "=^\\/*+<>"
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 # Words whose presence says something about the *kind* of question, not its topic.
 VOCAB: tuple[str, ...] = (
@@ -69,6 +84,12 @@ DENSE_NAMES: tuple[str, ...] = (
     "log_roman", "log_negation_caps", "has_statement_pair", "blank", "options_true_false",
     "options_all_none", "ends_answer", "log_commas", "type_token_ratio",
     "numbers_per_sentence", "numbers_in_stem_share",
+    # structural-2: the answer options as a set (how alike they are, what kind) and the question
+    "opt_jaccard_max", "opt_jaccard_mean", "opt_jaccard_min", "opt_len_ratio", "opt_formula_share",
+    "opt_roman_combo", "opt_all_none", "opt_negation_pair", "stem_option_ratio", "stem_distinct_numbers",
+    "compute_chain", "stem_unit_numbers", "question_negations", "opt_same_first_word", "opt_short",
+    "log_question_chars", "log_passage_chars", "opt_sentence_share", "opt_all_numeric",
+    "opt_numeric_spread", "opt_longest_unique", "opt_both_neither",
 )
 NAMES: tuple[str, ...] = DENSE_NAMES + tuple(f"w:{w}" for w in VOCAB_WORDS)
 DIM = len(NAMES)
@@ -109,7 +130,8 @@ def parts(text: str) -> tuple[list[float], set[str]]:
     raw = text.encode("utf-8", "replace")
     lower = text.lower()
     low_raw = lower.encode("utf-8", "replace")
-    options = _OPTION.findall(text)
+    matches = list(_OPTION.finditer(text))
+    options = [m.groups() for m in matches]
     if len(options) >= 2:
         first = text.find("\n" + options[0][0])
         stem = text[:first] if first > 0 else text
@@ -117,16 +139,23 @@ def parts(text: str) -> tuple[list[float], set[str]]:
     else:
         stem, bodies = text, []
     lengths = [len(b) for b in bodies]
-    n_words = len(raw.split()) or 1
-    tokens = low_raw.translate(_LETTER_MAP).split()
+    letters = low_raw.translate(_LETTER_MAP)
+    tokens = letters.split()
     word_set = set(tokens)
-    sentences = len(_SENTENCE.findall(stem)) + 1
+    stem_bytes = len(stem) if text.isascii() else len(stem.encode("utf-8", "replace"))
+    shape = raw.translate(_SENTENCE_MAP)  # " " whitespace, "." sentence ends, "x" the rest
+    n_words = (shape.count(b" x") + shape.count(b" .") + (len(shape) > 0 and not shape.startswith(b" "))) or 1
+    shape = shape[:stem_bytes]
+    sentences = shape.count(b". ") + shape.endswith(b".") + 1
+    stem_words = shape.count(b" x") + shape.count(b" .") + (len(shape) > 0 and not shape.startswith(b" "))
+    punct = raw.translate(None, _NOT_PUNCTUATION)  # the few characters counted below, in order
+    backslashes = punct.count(b"\\")
     digit_runs = raw.translate(_DIGIT_MAP)
     numbers = _number_count(digit_runs)
-    stem_numbers = _number_count(digit_runs[: len(stem.encode("utf-8", "replace"))])
+    stem_numbers = _number_count(digit_runs[:stem_bytes])
     digits = len(raw) - len(raw.translate(None, _DIGITS))
     uppers = len(raw) - len(raw.translate(None, _UPPER))
-    letters_total = sum(map(len, tokens))
+    letters_total = len(letters) - letters.count(b" ")
     if lengths:
         mean = sum(lengths) / len(lengths)
         var = sum((x - mean) ** 2 for x in lengths) / len(lengths)
@@ -152,20 +181,20 @@ def parts(text: str) -> tuple[list[float], set[str]]:
         digits / max(1, len(raw)),
         _log(numbers),
         _log(digit_runs.count(b"0.0")),
-        _log(sum(map(text.count, _OPERATORS)) + text.count("\\")),
-        _log(text.count("%")),
-        _log(text.count("$")),
-        _log(text.count("?")),
+        _log(len(punct) - len(punct.translate(None, _OPERATOR_BYTES)) + backslashes),
+        _log(punct.count(b"%")),
+        _log(punct.count(b"$")),
+        _log(punct.count(b"?")),
         _log(sentences),
-        _log(len(stem.split()) / sentences),
+        _log(stem_words / sentences),
         letters_total / n_tokens,
-        sum(1 for w in tokens if len(w) >= 9) / n_tokens,
+        len([w for w in tokens if len(w) >= 9]) / n_tokens,
         uppers / n_words,
-        _log(text.count("(")),
-        _log(text.count('"') + text.count("\u201c") + text.count("'")),
-        _log(text.count(":")),
-        _log(text.count(";")),
-        _log(text.count("\\")),
+        _log(punct.count(b"(")),
+        _log(punct.count(b'"') + raw.count("\u201c".encode()) + punct.count(b"'")),
+        _log(punct.count(b":")),
+        _log(punct.count(b";")),
+        _log(backslashes),
         _log(text.count("II") + text.count(" I ") + text.count("(I)") + text.count("\nI.")),
         _log(text.count("NOT") + text.count("EXCEPT") + text.count("LEAST")),
         1.0 if "statement 1" in lower else 0.0,
@@ -173,9 +202,113 @@ def parts(text: str) -> tuple[list[float], set[str]]:
         1.0 if "true, true" in joined or "true, false" in joined else 0.0,
         1.0 if "all of the above" in joined or "none of the above" in joined else 0.0,
         1.0 if lower.rstrip().endswith("answer:") else 0.0,
-        _log(text.count(",")),
+        _log(punct.count(b",")),
         len(word_set) / n_tokens,
         numbers / sentences,
         stem_numbers / max(1, numbers),
     ]
+    dense += _option_set(text, matches, raw, digit_runs, len(stem), stem_bytes)
     return dense, {w.decode() for w in word_set & _VOCAB_SET}
+
+
+def _option_number(body: str) -> float | None:
+    try:
+        return float(body.replace(",", "").strip(" $%.").split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def _option_set(text: str, matches: list[re.Match[str]], raw: bytes, digit_runs: bytes,
+                stem_chars: int, stem_bytes: int) -> list[float]:
+    """structural-2 features: the last block of options "A".."J" taken as a set, and the stem before it.
+
+    How alike the options are (word Jaccard between pairs), their kind (numbers, formulas, roman
+    numeral combinations, "all/none of the above", "both/neither", a pair differing by a negation)
+    and the question sentence (length, negations) against the passage before it. ``digit_runs`` is
+    ``text`` through ``_DIGIT_MAP``, ``raw`` its UTF-8 bytes; ``stem_bytes`` is the length in bytes of
+    ``text[:stem_chars]`` (reused when the stem found by ``parts`` is the same).
+    """
+    opts: list[str] = []
+    start = len(text)
+    for m in reversed(matches):  # the last block: back to its "A"
+        opts.append(m.group(2).strip())
+        start = m.start()
+        if m.group(1) in "Aa":
+            break
+    n = len(opts)
+    if n >= 2:
+        opts.reverse()
+        joined = "\n".join(opts)
+        low = joined.lower()
+        lines = low.encode("utf-8", "replace").translate(_ALNUM_LINE_MAP).split(b"\n")
+        if len(lines) != n:  # a character that lower-cases to a line break
+            lines = [o.lower().encode("utf-8", "replace").translate(_ALNUM_LINE_MAP) for o in opts]
+        sets = [frozenset(line.split()) - _STOPWORDS for line in lines]
+        total = 0.0
+        jmax = 0.0
+        jmin = 1.0
+        negation_pair = 0.0
+        for i in range(n - 1):
+            a = sets[i]
+            for b in sets[i + 1:]:
+                union = len(a | b)
+                value = len(a & b) / union if union else 0.0
+                total += value
+                if value > jmax:
+                    jmax = value
+                    if value >= 0.5 and (a ^ b) & _NEGATIONS:
+                        negation_pair = 1.0
+                elif value >= 0.5 and (a ^ b) & _NEGATIONS:
+                    negation_pair = 1.0
+                if value < jmin:
+                    jmin = value
+        jmean = total / (n * (n - 1) // 2)
+        lengths = sorted(map(len, opts))
+        longest = lengths[-1]
+        formula = 0.0
+        if "(" in joined or any(c in joined for c in _FORMULA_CHARS):
+            formula = sum(1 for o in opts if any(c in o for c in _FORMULA_CHARS)
+                          or ("(" in o and o.translate(_NO_DIGITS) != o)) / n
+        roman = 0.0
+        if "II" in joined or "I " in joined or "I," in joined:
+            roman = sum(1 for o in opts if _ROMAN_OPTION.search(o)) / n
+        all_none = 1.0 if "of the above" in low or "all of these" in low or "none of these" in low else 0.0
+        both = 1.0 if ("both " in low and " and " in low) or "neither" in low else 0.0
+        firsts = {line.split(b" ", 1)[0] for line in low.encode("utf-8", "replace").split(b"\n")}
+        same_first = 1.0 - (len(firsts) - 1) / (n - 1)
+        spaces = [o.count(" ") for o in opts]
+        short = sum(1 for k in spaces if k <= 1) / n
+        sentence = sum(1 for o, k in zip(opts, spaces) if k >= 3 and o.endswith(".")) / n
+        numeric = [_option_number(o) for o in opts if _NUMERIC_OPTION.match(o)] if digit_runs.count(b"0") else []
+        all_numeric = 1.0 if len(numeric) == n else 0.0
+        positive = [v for v in numeric if v is not None and v > 0]
+        spread = math.log10(max(positive) / min(positive)) if len(positive) >= 2 else 0.0
+        unique = (longest - lengths[-2]) / longest if longest > 0 else 0.0
+        ratio = math.log1p(start) - math.log1p(sum(lengths) / n)
+        len_ratio = math.log((longest + 1) / (lengths[0] + 1))
+    else:
+        n, start = 0, len(text)
+        jmax = jmean = jmin = len_ratio = formula = roman = all_none = negation_pair = ratio = 0.0
+        same_first = short = sentence = all_numeric = spread = unique = both = 0.0
+    if start != stem_chars:
+        stem_bytes = start if len(raw) == len(text) else len(text[:start].encode("utf-8", "replace"))
+    distinct = len(set(digit_runs[max(0, stem_bytes - STEM_SCAN):stem_bytes].replace(b".", b" ").split()))
+    chain = 1.0 if distinct >= 2 and n and (all_numeric or formula > 0.5) else 0.0
+    units = 0
+    if distinct:
+        shape = raw[max(0, stem_bytes - STEM_SCAN):stem_bytes].translate(_UNIT_MAP, b" ")
+        units = shape.count(b"0a") + shape.count(b"0%")
+    tail = text[max(0, start - 400):start].rstrip()  # the question sentence ends the stem
+    end = len(tail) - 1
+    cut = max(tail.rfind(". ", 0, end), tail.rfind("\n", 0, end), tail.rfind("? ", 0, end))
+    question = tail[cut + 1:] if cut >= 0 else tail
+    negations = question.count("n't")
+    low_q = question[-200:].lower()
+    if "no" in low_q or "never" in low_q or "either" in low_q or "without" in low_q or "false" in low_q \
+            or "incorrect" in low_q:
+        negations += len(_NEGATIONS.intersection(low_q.encode("utf-8", "replace").translate(_ALNUM_MAP).split()))
+    return [
+        jmax, jmean, jmin, len_ratio, formula, roman, all_none, negation_pair, ratio, _log(distinct),
+        chain, _log(units), _log(negations), same_first, short, _log(len(question)), _log(max(0, start - len(question))),
+        sentence, all_numeric, spread, unique, both,
+    ]
