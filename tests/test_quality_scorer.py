@@ -177,6 +177,7 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     # numbers in code or symbolic maths do not make a word problem: the word-problem model never saw those
     assert family("Write a Python function that returns the 10 largest of 1000 numbers.") == "open"
     assert family("Solve x^2 - 5x + 6 = 0 and check both roots.") == "open"
+    assert family("What is the probability of rolling a total of at least 3 with two dice?") == "open"
     assert family("Tom has 3 apples and buys 5 more. How many apples does he have?") == "quant"
     long_options = "Passage. " * 300 + "\nWhich is right?\n" + "".join(f"{c}. {'option text ' * 40}\n" for c in "ABCD")
     assert family(long_options) == "choice"  # options longer than the features' tail scan still count
@@ -184,7 +185,7 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     assert isinstance(model.families["choice"], Linear) and isinstance(model.families["quant"], Linear)
     assert model.families["choice"].feature_set == "structural-2"
     assert model.families["quant"].feature_set == "wordproblem-1"
-    assert model.families["open"] == Prior("tasks")  # 4 open training rows: too few for a model
+    assert model.families["open"] == Prior("tasks")  # 6 open training rows: too few for a model
     poem = "Write a short poem about the sea."
     expected = model.calibrate(tasks.expected_gain(poem, wordproblem.tokens(poem)[0]))
     assert make_scorer("learned", None).score([{"role": "user", "content": poem}]) == expected

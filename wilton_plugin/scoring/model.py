@@ -47,8 +47,9 @@ def family(text: str) -> str:
 def _family(text: str) -> tuple[str, wordproblem.Tokens | None]:
     """The family, and the word-problem tokens when they were computed to decide it.
 
-    ``quant`` is for prose stating quantities (word problems); a prompt with code or symbolic
-    maths is ``open`` whatever its numbers: the word-problem model was not fitted to those.
+    ``quant`` is for prose stating quantities (word problems); a prompt with code or formal maths
+    (symbols, or words such as "probability", "prove", "integer") is ``open`` whatever its numbers:
+    the word-problem model was not fitted to those.
     """
     if features.is_multiple_choice(text):
         return "choice", None
@@ -56,7 +57,8 @@ def _family(text: str) -> tuple[str, wordproblem.Tokens | None]:
     if wordproblem.quantities(parsed) < 2:
         return "open", parsed
     head = text[: tasks.SCAN]
-    return ("open" if tasks.has_code(head, parsed[0]) or tasks.has_maths_notation(head) else "quant"), parsed
+    formal = tasks.has_code(head, parsed[0]) or tasks.has_formal_maths(head, parsed[0])
+    return ("open" if formal else "quant"), parsed
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,12 @@ STRICT_CODE = _words(
     "powershell html css regex regexp dockerfile django numpy pandas api function functions algorithm algorithms "
     "implement implementation compiler debug recursion recursive array arrays code coding programming script"
 )
+# Words of formal maths that grade-school word problems (almost) never use.
+STRICT_MATHS = _words(
+    "probability probabilities prove proof theorem lemma integer integers prime primes polynomial polynomials "
+    "equation equations derivative derivatives integral integrals vertices matrix matrices sqrt logarithm "
+    "logarithms modulo divisible coordinates factorial"
+)
 _CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "{\n", "</", "\nimport ", "console.", "print(")
 _MATHS_SYMBOLS = ("^", "=", "√", "∫", "∑", "≤", "≥", "f(x)", "x²")
 _WORD_INDEX: dict[str, tuple[str, ...]] = {}
@@ -105,6 +111,11 @@ def has_code(head: str, words: Sequence[str]) -> bool:
 def has_maths_notation(head: str) -> bool:
     """True when the text writes maths symbolically (powers, equations, roots)."""
     return any(symbol in head for symbol in _MATHS_SYMBOLS)
+
+
+def has_formal_maths(head: str, words: Sequence[str]) -> bool:
+    """True when the text writes maths symbolically or in the words of formal maths."""
+    return has_maths_notation(head) or not STRICT_MATHS.isdisjoint(words)
 
 
 def task(words: Sequence[str], head: str) -> str:
