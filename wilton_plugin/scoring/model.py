@@ -152,12 +152,16 @@ class ScorerModel:
 
     def score(self, text: str) -> float:
         """The prompt's score in [0, 1] by its family's model (calibrated) or prior."""
+        gain, calibrated = self.predict(text)
+        return self.calibrate(gain) if calibrated else gain
+
+    def predict(self, text: str) -> tuple[float, bool]:
+        """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""
         name, parsed = _family(text)
         model = self.families[name]
         if isinstance(model, Prior):
-            value = model.value(text, parsed)
-            return self.calibrate(value) if model.calibrated else value
-        return self.calibrate(model.raw(text, parsed))
+            return model.value(text, parsed), model.calibrated
+        return model.raw(text, parsed), True
 
     def calibrate(self, raw: float) -> float:
         """Where ``raw`` falls among the training predictions, in [0, 1], linear between quantiles."""
