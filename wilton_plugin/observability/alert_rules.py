@@ -1,0 +1,130 @@
+"""Wilton's Prometheus alerts, with the ``for`` each one waits by default.
+
+Alerts read the recorded series of :mod:`wilton_plugin.observability.recording_rules`; the rules
+file is written by :mod:`wilton_plugin.observability.rules`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wilton_plugin.observability.recording_rules import NEEDS_PROXY, NEEDS_SIDECAR_JOBS
+
+PROXY_JOB = "wilton-proxy"
+COHERENCE_JOB = "wilton-coherence"
+INSIGHT_JOB = "wilton-insight"
+
+DEFAULT_FOR_DURATIONS: dict[str, str] = {
+    "WiltonPhiOutOfBand": "10m",
+    "WiltonFrontierSpendHigh": "15m",
+    "WiltonPluginErrors": "5m",
+    "WiltonProxyDown": "5m",
+    "WiltonSidecarDown": "5m",
+    "WiltonCoherenceSidecarAbsent": "10m",
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert. ``probe`` is the quantity the alert compares, without the threshold: it returns
+    data whenever its sources do, which is what an integration test can check."""
+
+    alert: str
+    expr: str
+    probe: str
+    severity: str
+    summary: str
+    description: str
+    needs: str = NEEDS_PROXY
+
+
+def format_number(value: float) -> str:
+    """A float as PromQL / prose wants it: 0.05, 5, 2.5 (no float noise)."""
+    return format(value, ".10g")
+
+
+def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float) -> list[Alert]:
+    """Every alert (without its ``for``, which comes from the for_durations)."""
+    band = format_number(phi_band)
+    band_pp = format_number(phi_band * 100)
+    budget = format_number(frontier_budget_usd_per_hour)
+    deviation = "wilton:phi:ratio_rate5m - on () wilton:phi_target:max"
+    target = '{{ with query "wilton:phi_target:max" }}{{ . | first | value | humanizePercentage }}{{ end }}'
+    return [
+        Alert(
+            "WiltonPhiOutOfBand",
+            expr=f"wilton:phi:ratio_rate5m and on () (abs({deviation}) > {band})",
+            probe=deviation,
+            severity="critical",
+            summary=f"φ is {{{{ $value | humanizePercentage }}}}, outside its target ± {band_pp} pp",
+            description=(
+                "The local share of successful requests over 5m, summed over every proxy replica, is"
+                f" {{{{ $value | humanizePercentage }}}}; the target is {target} ± {band_pp} pp."
+                " The balancer is not holding the split (upstream outage, spill-over, or a stale"
+                " target): check wilton_routing_decisions_total by reason."
+            ),
+        ),
+        Alert(
+            "WiltonFrontierSpendHigh",
+            expr=f"wilton:frontier_spend_usd:rate1h > {budget}",
+            probe="wilton:frontier_spend_usd:rate1h",
+            severity="critical",
+            summary=(
+                f'Frontier spend is {{{{ $value | printf "%.2f" }}}} USD/h, above the {budget} USD/h budget'
+            ),
+            description=(
+                "Spend on the frontier tier over the last hour, summed over every proxy replica, runs"
+                f' at {{{{ $value | printf "%.2f" }}}} USD/h; the budget is {budget} USD/h.'
+                " Check φ and the spill and fallback routing reasons."
+            ),
+        ),
+        Alert(
+            "WiltonPluginErrors",
+            expr="wilton:plugin_errors:rate5m > 0",
+            probe="wilton:plugin_errors:rate5m",
+            severity="warning",
+            summary="Wilton caught errors in stage {{ $labels.stage }}",
+            description=(
+                "The plugin caught {{ $value | humanize }} errors/s in stage {{ $labels.stage }}"
+                " over 5m (all replicas). Those requests were routed as LiteLLM would have routed"
+                " them, so φ is not being held: read the proxy log."
+            ),
+        ),
+        Alert(
+            "WiltonProxyDown",
+            expr=f'up{{job="{PROXY_JOB}"}} == 0',
+            probe=f'up{{job="{PROXY_JOB}"}}',
+            severity="critical",
+            summary="Wilton proxy {{ $labels.instance }} is down",
+            description=(
+                "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}"
+                " (up = {{ $value }}): the proxy or its metrics port is down."
+            ),
+        ),
+        Alert(
+            "WiltonSidecarDown",
+            expr=f'up{{job=~"{COHERENCE_JOB}|{INSIGHT_JOB}"}} == 0',
+            probe=f'up{{job=~"{COHERENCE_JOB}|{INSIGHT_JOB}"}}',
+            severity="warning",
+            summary="Wilton sidecar {{ $labels.job }} at {{ $labels.instance }} is down",
+            description=(
+                "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}"
+                " (up = {{ $value }}). The proxy keeps routing, but the sidecar's work (coherence corrections,"
+                " insight reports) stops until it is back."
+            ),
+            needs=NEEDS_SIDECAR_JOBS,
+        ),
+        Alert(
+            "WiltonCoherenceSidecarAbsent",
+            expr=f'absent(up{{job="{COHERENCE_JOB}"}})',
+            probe=f'up{{job="{COHERENCE_JOB}"}}',
+            severity="warning",
+            summary=f"No {COHERENCE_JOB} target is scraped",
+            description=(
+                f'Prometheus has no up{{job="{COHERENCE_JOB}"}} series (absent = {{{{ $value }}}}):'
+                " the scrape config lost the coherence sidecar's job, so its corrections and"
+                " its down alert are invisible."
+            ),
+            needs=NEEDS_SIDECAR_JOBS,
+        ),
+    ]
