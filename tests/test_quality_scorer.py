@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wilton_plugin.core.scorer import make_scorer
 from wilton_plugin.errors import ConfigError
@@ -64,6 +66,29 @@ def test_settings_accept_the_learned_scorer_and_reject_a_bad_artifact(tmp_path):
 def test_features_have_a_fixed_length_on_odd_text():
     for text in ("", "A.\nB.", "1,000.5 % $ \\frac", "é" * 5000, "\x00\n\n"):
         assert len(features(text)) == DIM
+
+
+# Pieces that steer the text into every family and every branch of the option parser.
+_PIECES = st.sampled_from([
+    "\nA. ", "\nB) ", "\n(C) ", "\nD. ", "\nE. ", "\na) ", "I and II only", "All of the above", "not ", "NOT ",
+    "3", "1,000.5", "$4.50", "12%", "x^2 = 4", "def f():", "```", "python", "probability", "twice", "half",
+    "How many apples? ", "Write a poem. ", "é", "–", "\u2212", "\n", " ", "\t", ".", "?", "\x00", "(", ")", "\\",
+    "Statement 1 | ", "True, False", "Answer:", "km", "hours", "Which of the following",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=30)), max_size=80))
+def test_the_shipped_scorer_rates_any_text_in_range(pieces: list[str]) -> None:
+    from wilton_plugin.scoring.model import FAMILIES, family
+
+    text = "".join(pieces)
+    scorer = make_scorer("learned", None)
+    score = scorer.score([{"role": "user", "content": text}])
+    assert 0.0 <= score <= 1.0
+    assert family(text) in FAMILIES
+    values = features(text)
+    assert len(values) == DIM and all(v == v and abs(v) < 1e9 for v in values)
 
 
 def test_training_is_reproducible_to_the_byte(tmp_path):
