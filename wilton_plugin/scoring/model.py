@@ -1,15 +1,16 @@
 """The learned scorer's artifact (a small JSON file) and the scorer that applies it.
 
 A prompt belongs to one of three *families*: ``choice`` (it lists answer options A-D),
-``quant`` (free-form, stating at least two quantities: word problems, maths, estimates) and
-``open`` (any other free-form prompt). A family trained on enough rows has its own linear model
+``quant`` (free-form prose stating at least two quantities, without code or formal maths: word
+problems, estimates) and ``open`` (any other free-form prompt). A family trained on enough rows has its own linear model
 over its own feature set (``features`` for choice and open prompts, ``wordproblem`` for quant
 ones), with weights already divided by the training scale. They all predict the same quantity —
 the frontier's expected gain over local — so one table of quantiles of the training predictions
 turns any of them into a score: the fraction of training prompts predicted to gain less, in
 [0, 1], spread evenly, so thresholds keep their meaning when the model is retrained. A family
-the training data did not cover is scored by a *prior* instead: the ``heuristic`` scorer (for
-``open``), rather than a model fitted to prompts of another kind. Inference is pure Python.
+the training data did not cover is scored by a *prior* instead, rather than by a model fitted to
+prompts of another kind: for ``open``, the task prior (``tasks``), whose expected gain per task is
+calibrated by the same table. Inference is pure Python.
 """
 
 from __future__ import annotations
