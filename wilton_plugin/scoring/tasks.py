@@ -91,11 +91,19 @@ STRICT_MATHS = _words(
 )
 _CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "{\n", "</", "\nimport ", "console.", "print(")
 _MATHS_SYMBOLS = ("^", "=", "√", "∫", "∑", "≤", "≥", "f(x)", "x²")
-_WORD_INDEX: dict[str, tuple[str, ...]] = {}
-for _task, _markers in MARKERS.items():
-    for _word in _markers:
-        _WORD_INDEX[_word] = _WORD_INDEX.get(_word, ()) + (_task,)
 SCAN = 1500  # the same head the word tokens come from
+
+
+def _index(markers: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
+    """word -> the tasks it marks."""
+    index: dict[str, tuple[str, ...]] = {}
+    for name, words in markers.items():
+        for word in words:
+            index[word] = index.get(word, ()) + (name,)
+    return index
+
+
+_WORD_INDEX = _index(MARKERS)
 
 
 def has_code_syntax(head: str) -> bool:
