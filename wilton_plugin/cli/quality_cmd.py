@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--data", action="append", required=True, metavar="FILE.csv", help="labelled CSV (repeatable)")
     train.add_argument("--out", required=True, metavar="ARTIFACT", help="where to write the artifact (.json)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--l2", type=float, default=None, help="ridge penalty for both families (default 300 multiple-choice, 1000 free-form)")
+    train.add_argument("--l2", type=float, default=None, help="ridge penalty for every family (default 30 multiple-choice, 1000 word problems, 300 other)")
     train.set_defaults(func=_train)
 
     bench = subparsers.add_parser("bench", help="replay labelled prompts through the balancer", description="Replays "

@@ -22,7 +22,7 @@ from wilton_plugin.scoring import features, wordproblem
 from wilton_plugin.scoring.data import Row
 from wilton_plugin.scoring.model import FAMILIES, Linear, Prior, ScorerModel, family
 
-DEFAULT_L2: Mapping[str, float] = {"choice": 300.0, "quant": 1000.0, "open": 300.0}
+DEFAULT_L2: Mapping[str, float] = {"choice": 30.0, "quant": 1000.0, "open": 300.0}
 FAMILY_FEATURES: Mapping[str, ModuleType] = {"choice": features, "quant": wordproblem, "open": features}
 UNCOVERED_PRIOR = "tasks"  # what scores ``open`` prompts when the training data has too few
 MIN_FAMILY_ROWS = 50
@@ -72,7 +72,8 @@ def train(rows: Sequence[Row], *, seed: int = 0, l2: float | None = None, source
         elif name == "open":
             models[name] = Prior(UNCOVERED_PRIOR)
         else:
-            fallback = fallback or fit_linear(features, rows, l2 if l2 is not None else DEFAULT_L2["choice"])
+            # one structural model of every row, regularised like a general (``open``) model
+            fallback = fallback or fit_linear(features, rows, l2 if l2 is not None else DEFAULT_L2["open"])
             models[name] = fallback
     rounded = ScorerModel(models, (0.0, 1.0), {}).to_json()
     models = dict(ScorerModel.from_json(rounded).families)  # calibrate what is shipped: the rounded weights
