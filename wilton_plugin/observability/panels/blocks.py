@@ -107,3 +107,10 @@ def stacked_bars(panel: timeseries.Panel) -> timeseries.Panel:
         .fill_opacity(80)
         .stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     )
+
+
+def rate_by_bars(panel_id: int, title: str, description: str, grid: model.GridPos, counter: str, label: str) -> timeseries.Panel:
+    """Stacked bars of ``counter``'s per-second rate summed by ``label``, one series per value."""
+    expr = f"sum by ({label}) (rate({counter}[$__rate_interval]))"
+    return stacked_bars(timeseries_panel(panel_id, title, description, grid, "ops").with_target(
+        query(expr, "{{" + label + "}}", "A")))

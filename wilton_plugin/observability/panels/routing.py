@@ -12,7 +12,7 @@ from wilton_plugin.observability.panels.blocks import (
     TIER,
     fixed_color,
     query,
-    stacked_bars,
+    rate_by_bars,
     stat_panel,
     thresholds,
     timeseries_panel,
@@ -44,11 +44,7 @@ def coherence_corrections_panel() -> timeseries.Panel:
         "Empty until the sidecar runs."
     )
     grid = model.GridPos(h=9, w=8, x=12, y=25)
-    return stacked_bars(
-        timeseries_panel(9, "Coherence sidecar corrections", description, grid, "ops").with_target(
-            query("sum by (kind) (rate(wilton_coherence_corrections_total[$__rate_interval]))", "{{kind}}", "A")
-        )
-    )
+    return rate_by_bars(9, "Coherence sidecar corrections", description, grid, "wilton_coherence_corrections_total", "kind")
 
 
 def coherence_state_panel() -> stat.Panel:

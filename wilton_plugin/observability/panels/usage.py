@@ -14,10 +14,9 @@ from wilton_plugin.observability.panels.blocks import (
     TIER,
     last_value,
     query,
-    stacked_bars,
+    rate_by_bars,
     stat_panel,
     thresholds,
-    timeseries_panel,
     tooltip,
 )
 
@@ -83,8 +82,4 @@ def plugin_errors_panel() -> timeseries.Panel:
         "routed it; anything above zero deserves a look at the proxy log."
     )
     grid = model.GridPos(h=8, w=8, x=16, y=8)
-    return stacked_bars(
-        timeseries_panel(5, "Plugin errors by stage", description, grid, "ops").with_target(
-            query("sum by (stage) (rate(wilton_plugin_errors_total[$__rate_interval]))", "{{stage}}", "A")
-        )
-    )
+    return rate_by_bars(5, "Plugin errors by stage", description, grid, "wilton_plugin_errors_total", "stage")
