@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import openai
 
+from wilton_plugin.devstack import demo_config
+from wilton_plugin.service import WiltonService
+from wilton_plugin.settings import check_groups, parse_settings
+
 LOCAL = ("selfhost", "edge")
+DEMO_MODEL_LIST = demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"]  # upstreams never called
+
+
+def in_process_service(**block) -> WiltonService:
+    """A WiltonService over the demo deployments, configured by ``block`` (wilton_settings), seeded, no metrics."""
+    settings = parse_settings(block)
+    service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), rng=random.Random(3))
+    service.bind(DEMO_MODEL_LIST, None)
+    return service
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import tracemalloc
 
 import pytest
@@ -16,27 +15,18 @@ from sidecars.insight.analysis import (
     parse_recommendations,
     unknown_numbers,
 )
-from wilton_plugin.devstack import demo_config
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.metrics import Outcome
-from wilton_plugin.service import WiltonService
-from wilton_plugin.settings import check_groups, parse_settings
+from wilton_plugin.settings import parse_settings
 
-MODEL_LIST = demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"]
-
-
-def _service(**block) -> WiltonService:
-    settings = parse_settings(block)
-    service = WiltonService(settings, check_groups(MODEL_LIST, settings), rng=random.Random(3))
-    service.bind(MODEL_LIST, None)
-    return service
+from helpers import DEMO_MODEL_LIST, in_process_service
 
 
 # --- the decision log ----------------------------------------------------------------------------
 
 
 async def test_the_decision_log_is_bounded_and_memory_stays_flat_over_100000_requests():
-    service = _service(decision_log_size=1000)
+    service = in_process_service(decision_log_size=1000)
     outcome = Outcome("c", "frontier-gpt-4o", True, input_tokens=10, output_tokens=20, latency_s=0.1, cost_usd=1e-4)
     tracemalloc.start()
     try:
@@ -53,19 +43,19 @@ async def test_the_decision_log_is_bounded_and_memory_stays_flat_over_100000_req
 
 
 async def test_decision_log_size_zero_keeps_nothing():
-    service = _service(decision_log_size=0)
+    service = in_process_service(decision_log_size=0)
     await service.served(Outcome("c", "edge-llama3.2", True))
     assert len(service.decisions) == 0
 
 
 async def _route_and_serve(service, i: int, content: str) -> None:
-    chosen = await service.route("chat", MODEL_LIST, [{"role": "user", "content": content}],
+    chosen = await service.route("chat", DEMO_MODEL_LIST, [{"role": "user", "content": content}],
                                  {"litellm_call_id": f"c{i}", "metadata": {"user_api_key_team_id": "team-a"}})
     await service.served(Outcome(f"c{i}", chosen["model_info"]["id"], True, input_tokens=5, output_tokens=7, latency_s=0.2))
 
 
 async def test_the_decision_log_has_no_prompt_text_by_default():
-    service = _service()
+    service = in_process_service()
     for i in range(20):
         await _route_and_serve(service, i, f"the secret plan number {i}")
     records = service.decisions.latest(100)
@@ -78,7 +68,7 @@ async def test_the_decision_log_has_no_prompt_text_by_default():
 
 
 async def test_the_decision_log_keeps_the_prompt_only_when_turned_on():
-    service = _service(decision_log_prompts=True)
+    service = in_process_service(decision_log_prompts=True)
     await _route_and_serve(service, 0, "the secret plan")
     [record] = service.decisions.latest(10)
     assert record.as_dict()["prompt"] == "the secret plan"
@@ -102,7 +92,7 @@ def test_decision_log_settings_defaults():
 def test_get_decisions_rejects_a_limit_out_of_bounds(limit):
     from wilton_plugin.admin.api import AdminApi
 
-    api = AdminApi(_service(), config=None)  # type: ignore[arg-type]
+    api = AdminApi(in_process_service(), config=None)  # type: ignore[arg-type]
     response = api.decisions(limit)
     assert response.status_code == 422
 
@@ -110,7 +100,7 @@ def test_get_decisions_rejects_a_limit_out_of_bounds(limit):
 async def test_get_decisions_returns_the_newest_records_oldest_first():
     from wilton_plugin.admin.api import AdminApi
 
-    service = _service()
+    service = in_process_service()
     for i in range(5):
         await service.served(Outcome(f"c{i}", "edge-llama3.2", True, input_tokens=i))
     body = AdminApi(service, config=None).decisions("3")  # type: ignore[arg-type]

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import random
 
-from wilton_plugin.devstack import demo_config
 from wilton_plugin.metrics import Outcome
-from wilton_plugin.service import WiltonService
-from wilton_plugin.settings import check_groups, parse_settings
 
-MODEL_LIST = demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"]
-
-
-def _service(**block) -> WiltonService:
-    settings = parse_settings(block)
-    service = WiltonService(settings, check_groups(MODEL_LIST, settings), rng=random.Random(3))
-    service.bind(MODEL_LIST, None)
-    return service
+from helpers import DEMO_MODEL_LIST, in_process_service
 
 
 async def _route(service, call_id, content="hello", metadata=None, healthy=None):
     return await service.route(
         "chat",
-        healthy or MODEL_LIST,
+        healthy or DEMO_MODEL_LIST,
         [{"role": "user", "content": content}],
         {"litellm_call_id": call_id, "metadata": metadata or {}, "max_tokens": 64},
     )
 
 
 async def test_tokens_unit_holds_the_token_share():
-    service = _service(phi_unit="tokens")
+    service = in_process_service(phi_unit="tokens")
     rng = random.Random(0)
     local_tokens = total_tokens = 0
     for i in range(600):
@@ -45,7 +35,7 @@ async def test_tokens_unit_holds_the_token_share():
 
 
 async def test_a_retry_replaces_the_earlier_attempt_in_the_debt():
-    service = _service()
+    service = in_process_service()
     first = await _route(service, "r1")
     debt_after_first = dict(service.store.debts)
     failed_id = first["model_info"]["id"]
@@ -59,7 +49,7 @@ async def test_a_retry_replaces_the_earlier_attempt_in_the_debt():
 
 
 async def test_a_failed_request_gives_its_work_back():
-    service = _service()
+    service = in_process_service()
     await _route(service, "f1")
     assert service.store.debts["global"] != 0.0
     await service.failed("f1")
@@ -68,7 +58,7 @@ async def test_a_failed_request_gives_its_work_back():
 
 
 async def test_headers_name_tier_reason_and_phi():
-    service = _service()
+    service = in_process_service()
     chosen = await _route(service, "h1")
     headers = service.headers("h1")
     assert headers["x-wilton-tier"] == chosen["model_info"]["wilton_tier"]
@@ -80,7 +70,7 @@ async def test_headers_name_tier_reason_and_phi():
 
 
 async def test_forced_tier_from_key_metadata_and_bad_team_target_is_ignored():
-    service = _service()
+    service = in_process_service()
     metadata = {
         "user_api_key_metadata": {"wilton_tier": "edge", "wilton_phi_target": "lots"},
         "user_api_key_team_id": "t1",
@@ -91,7 +81,7 @@ async def test_forced_tier_from_key_metadata_and_bad_team_target_is_ignored():
 
 
 async def test_pending_decisions_are_bounded():
-    service = _service()
+    service = in_process_service()
     for i in range(10_050):
         await _route(service, f"p{i}")
     assert len(service.pending) == 10_000
