@@ -6,6 +6,9 @@ scores only its held-out rows; then each file is replayed in file order through
 ``WiltonService.route`` (the proxy's path) at the target, each prompt scored by the model that
 never saw its subject (MMLU) or its row (GSM8K). Prints PGR with random and oracle baselines.
 
+The folds and replays are ``wilton_plugin.crossval`` (``wiltonctl bench cv`` on any CSVs); this
+script repeats them over fold seeds on the shipped data and reports mean ± sd.
+
 Run: ``.venv/bin/python bench/cv_scorer.py [--folds 5] [--seeds 5] [--shuffle] [--slack S] [--json]``.
 "ranked" is the PGR of the same held-out scores ranked offline (top share of the whole file, no
 balancer): the gap to it is what holding the share request by request costs.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
@@ -25,53 +27,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wilton_plugin.core.scorer import message_text  # noqa: E402
-from wilton_plugin.replay import quality_report, replay_settings, route_prompts  # noqa: E402
-from wilton_plugin.scoring.data import Row, prompts_only, read_rows  # noqa: E402
-from wilton_plugin.scoring.model import LearnedScorer  # noqa: E402
-from wilton_plugin.scoring.train import train  # noqa: E402
+from wilton_plugin.crossval import cross_validate  # noqa: E402
+from wilton_plugin.replay import replay_settings  # noqa: E402
+from wilton_plugin.scoring.data import read_rows  # noqa: E402
 
 DATA = ROOT / "data" / "routing-eval"
-
-
-class FoldScorer:
-    """Scores each prompt with the model of the fold that held it out."""
-
-    def __init__(self, by_prompt: Mapping[str, LearnedScorer]) -> None:
-        self.by_prompt = by_prompt
-
-    def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
-        text = message_text(messages)
-        return self.by_prompt[text].score_text(text)
-
-
-def ranked_pgr(rows: Sequence[Row], scorer: FoldScorer, k: int) -> float:
-    """PGR if the same held-out scores were ranked offline and the top ``k`` sent (no balancer)."""
-    scores = [scorer.score([{"role": "user", "content": r.prompt}]) for r in rows]
-    top = set(sorted(range(len(rows)), key=lambda i: (-scores[i], i))[:k])
-    return quality_report(rows, [i in top for i in range(len(rows))])["pgr"]
-
-
-def fold_scorer(mmlu: Sequence[Row], gsm: Sequence[Row], folds: int, seed: int) -> FoldScorer:
-    """Train one scorer per fold (whole MMLU subjects, GSM8K rows) and map each prompt to its own."""
-    rng = random.Random(seed)
-    subjects = sorted({r.subject for r in mmlu})
-    rng.shuffle(subjects)
-    subject_fold = {s: i % folds for i, s in enumerate(subjects)}
-    mmlu_fold = [subject_fold[r.subject] for r in mmlu]
-    gsm_order = list(range(len(gsm)))
-    rng.shuffle(gsm_order)
-    gsm_fold = [0] * len(gsm)
-    for rank, i in enumerate(gsm_order):
-        gsm_fold[i] = rank % folds
-    by_prompt: dict[str, LearnedScorer] = {}
-    for k in range(folds):
-        rows = [r for r, f in zip(mmlu, mmlu_fold) if f != k] + [r for r, f in zip(gsm, gsm_fold) if f != k]
-        scorer = LearnedScorer(train(rows, seed=seed))
-        for r, f in [*zip(mmlu, mmlu_fold), *zip(gsm, gsm_fold)]:
-            if f == k:
-                by_prompt[r.prompt] = scorer
-    return FoldScorer(by_prompt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,19 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     gsm = read_rows(DATA / "gsm8k_dev.csv")
     extra = {"balance": {"slack": args.slack}} if args.slack is not None else None
     settings = replay_settings(args.target, "constant", extra=extra)  # the scorer is replaced by the fold scorer
+    files = [("mmlu", mmlu), ("gsm8k", gsm)]
     runs: dict[str, list[dict[str, Any]]] = {}
-    orders = [False] + ([True] if args.shuffle else [])
     for seed in range(args.seeds):
-        scorer = fold_scorer(mmlu, gsm, args.folds, seed)
-        for name, rows in (("mmlu", mmlu), ("gsm8k", gsm)):
-            for shuffle in orders:
-                ordered = list(rows)
-                if shuffle:
-                    random.Random(seed).shuffle(ordered)
-                sent = route_prompts(prompts_only(ordered), settings, seed=seed, scorer=scorer)
-                report = quality_report(ordered, sent, seed=seed)
-                report["ranked_pgr"] = ranked_pgr(ordered, scorer, sum(sent))
-                runs.setdefault(name if not shuffle else f"{name}-shuffled", []).append(report)
+        for report in cross_validate(files, settings, folds=args.folds, seed=seed, shuffle=args.shuffle):
+            key = report["file"] if report["order"] == "file" else f"{report['file']}-shuffled"
+            runs.setdefault(key, []).append(report)
     summary = {key: _summarise(reports) for key, reports in runs.items()}
     if args.json:
         print(json.dumps({"folds": args.folds, "seeds": args.seeds, "target": args.target, "results": summary}))

@@ -29,11 +29,11 @@ class Row:
     prompt: str
     local: float
     frontier: float
-    subject: str = ""
+    subject: str = ""  # the group cross-validation holds out whole (``subject`` column, or ``group_column``)
 
 
-def read_rows(path: str | Path) -> list[Row]:
-    """All rows of one CSV, validated."""
+def read_rows(path: str | Path, group_column: str | None = None) -> list[Row]:
+    """All rows of one CSV, validated; ``group_column`` (must exist) fills ``Row.subject``."""
     csv.field_size_limit(16 * 1024 * 1024)
     try:
         handle = open(path, encoding="utf-8", newline="")
@@ -42,11 +42,12 @@ def read_rows(path: str | Path) -> list[Row]:
     with handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
-        missing = [name for name in REQUIRED if name not in fields]
+        missing = [name for name in (*REQUIRED, *([group_column] if group_column else [])) if name not in fields]
         if missing:
             raise DataError(
                 f"{path}: missing column {', '.join(repr(m) for m in missing)} "
                 f"(has: {', '.join(fields) or 'no header'}); expected columns {','.join(REQUIRED)}"
+                + (f" and the group column {group_column!r}" if group_column else "")
             )
         rows = []
         try:
@@ -57,7 +58,7 @@ def read_rows(path: str | Path) -> list[Row]:
                         prompt=record["prompt"] or "",
                         local=_score(path, line, "local", record["local"]),
                         frontier=_score(path, line, "frontier", record["frontier"]),
-                        subject=record.get("subject") or "",
+                        subject=record.get(group_column or "subject") or "",
                     )
                 )
         except (csv.Error, UnicodeDecodeError) as exc:
@@ -67,11 +68,11 @@ def read_rows(path: str | Path) -> list[Row]:
     return rows
 
 
-def read_many(paths: Iterable[str | Path]) -> list[Row]:
+def read_many(paths: Iterable[str | Path], group_column: str | None = None) -> list[Row]:
     """The rows of several CSVs, in order."""
     rows: list[Row] = []
     for path in paths:
-        rows.extend(read_rows(path))
+        rows.extend(read_rows(path, group_column))
     return rows
 
 
