@@ -1,9 +1,14 @@
-"""Small helpers for the integration tests: send chat requests and read Wilton's headers."""
+"""Small helpers shared by test modules: send chat requests and read Wilton's headers; the repository's
+paths and a clean environment for its scripts; the selector's expected share."""
 
 from __future__ import annotations
 
+import math
+import os
 import random
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import openai
 
@@ -11,6 +16,9 @@ from wilton_plugin.devstack import demo_config
 from wilton_plugin.service import WiltonService
 from wilton_plugin.settings import check_groups, parse_settings
 
+ROOT = Path(__file__).resolve().parents[1]
+K8S = ROOT / "deploy/k8s"
+SECRETISH = re.compile(r"KEY|PASSWORD|SECRET|TOKEN", re.I)
 LOCAL = ("selfhost", "edge")
 DEMO_MODEL_LIST = demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"]  # upstreams never called
 
@@ -21,6 +29,14 @@ def in_process_service(**block) -> WiltonService:
     service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), rng=random.Random(3))
     service.bind(DEMO_MODEL_LIST, None)
     return service
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without anything the scripts read, so the tests do not depend on the shell."""
+    drop = re.compile(r"^(LITELLM_|OLLAMA_|OPENAI_|GEMINI_|WILTON_|UI_|REDIS_|PROMETHEUS_|PROXY_PORT|METRICS_)")
+    env = {k: v for k, v in os.environ.items() if not drop.match(k)}
+    env.update(extra)
+    return env
 
 
 @dataclass(frozen=True)
@@ -74,3 +90,9 @@ def run_extremes(flags: list[bool], run: int) -> tuple[int, int]:
     """(min, max) local count over every run of ``run`` consecutive requests."""
     counts = [sum(flags[i : i + run]) for i in range(len(flags) - run + 1)]
     return min(counts), max(counts)
+
+
+def expected_share(utility_gap: float, sharpness: float = 4.0, weight_ratio: float = 1.0) -> float:
+    """P(first) for two candidates whose utilities differ by ``utility_gap``."""
+    odds = weight_ratio * math.exp(sharpness * utility_gap)
+    return odds / (1.0 + odds)

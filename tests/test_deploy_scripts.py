@@ -1,0 +1,129 @@
+"""The seed's scripts and `make up`/`make down`/`make status` (scripts/stack.sh): fast static checks,
+plus the refusals and the exporter script run for real.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT, clean_env
+
+ROOT_SCRIPTS = sorted(ROOT.glob("*.sh")) + sorted((ROOT / "scripts").glob("*.sh"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_seed_scripts_exist() -> None:
+    names = {p.name for p in ROOT_SCRIPTS}
+    for name in ("start_dashboard.sh", "start_metrics_exporter.sh", "start_coherence_daemon.sh",
+                 "install_dashboard_dependencies.sh", "stack.sh"):
+        assert name in names
+
+
+@pytest.mark.parametrize("script", ROOT_SCRIPTS, ids=lambda p: p.name)
+def test_script_parses_and_is_executable(script: Path) -> None:
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    assert os.access(script, os.X_OK), f"{script.name} is not executable"
+
+
+@pytest.mark.parametrize("name", ["start_dashboard.sh", "start_metrics_exporter.sh", "start_coherence_daemon.sh",
+                                  "scripts/install_dashboard_dependencies.sh", "scripts/stack.sh"])
+def test_script_is_strict_bash(name: str) -> None:
+    script = ROOT / name
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n"), script.name
+    assert "set -euo pipefail" in text, script.name
+
+
+@pytest.mark.parametrize("script", ROOT_SCRIPTS, ids=lambda p: p.name)
+def test_script_help(script: Path) -> None:
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, env=clean_env())
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"usage", result.stdout, re.I), result.stdout[:200]
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_shellcheck() -> None:
+    subprocess.run(["shellcheck", "-x", *map(str, ROOT_SCRIPTS)], check=True, cwd=ROOT)
+
+
+def test_exporter_refuses_without_a_multiproc_dir() -> None:
+    port = _free_port()
+    result = subprocess.run([str(ROOT / "start_metrics_exporter.sh"), "--port", str(port)],
+                            capture_output=True, text=True, timeout=60, env=clean_env())
+    assert result.returncode == 1
+    assert "PROMETHEUS_MULTIPROC_DIR is not set" in result.stderr
+    assert "--prometheus_metrics_port" in result.stderr
+
+
+def test_exporter_serves_the_multiproc_dir_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "exporter.log"
+    multiproc = tmp_path / "multiproc"
+    multiproc.mkdir()
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(ROOT / "start_metrics_exporter.sh"), "--port", str(port)],
+                                env=clean_env(PROMETHEUS_MULTIPROC_DIR=str(multiproc)),
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics/", timeout=2) as response:
+                    assert response.status == 200
+                    assert response.headers["x-litellm-metrics-pid"]
+                    break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the exporter did not answer in 60 s"
+                time.sleep(0.3)
+        # A second start sees LiteLLM's exporter on the port and has nothing to do.
+        again = subprocess.run([str(ROOT / "start_metrics_exporter.sh"), "--port", str(port)],
+                               capture_output=True, text=True, timeout=60, env=clean_env())
+        assert again.returncode == 0 and "nothing to do" in again.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    with socket.socket() as sock:  # the port is free again: the child went with the script
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_stack_refuses_without_the_needed_environment(tmp_path: Path) -> None:
+    result = subprocess.run([str(ROOT / "scripts/stack.sh"), "up"], capture_output=True, text=True, timeout=60,
+                            env=clean_env(PROXY_PORT=str(_free_port())))
+    if "already running" in result.stderr:
+        pytest.skip("a stack started from this checkout is running (make down)")
+    assert result.returncode == 1
+    for name in ("LITELLM_MASTER_KEY", "OLLAMA_SELFHOST_URL", "OPENAI_API_KEY", "WILTON_COHERENCE_PASSWORD"):
+        assert name in result.stderr
+    assert "refusing to start" in result.stderr
+
+
+def test_stack_status_and_bad_action() -> None:
+    status = subprocess.run([str(ROOT / "scripts/stack.sh"), "status"], capture_output=True, text=True, timeout=60,
+                            env=clean_env())
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"^proxy\s", status.stdout, re.M)
+    bad = subprocess.run([str(ROOT / "scripts/stack.sh"), "sideways"], capture_output=True, text=True, env=clean_env())
+    assert bad.returncode == 1 and "expected up, down or status" in bad.stderr
+
+
+def test_makefile_has_up_down_status() -> None:
+    text = (ROOT / "Makefile").read_text()
+    for target, command in (("up", "scripts/stack.sh up"), ("down", "scripts/stack.sh down"),
+                            ("status", "scripts/stack.sh status")):
+        assert re.search(rf"^{target}:.*\n\t{re.escape(command)}$", text, re.M), target
