@@ -13,6 +13,7 @@ EXIT_ERROR = 1
 
 # Modules that add subcommands: each has ``register(subparsers) -> None`` and sets ``func`` on its parsers.
 COMMAND_MODULES: tuple[str, ...] = ("wilton_plugin.cli.config_cmd", "wilton_plugin.cli.quality_cmd",
+                                    "wilton_plugin.cli.score_cmd",
                                     "wilton_plugin.cli.tasks_cmd", "wilton_plugin.cli.ops_cmd",
                                     "wilton_plugin.cli.doctor_cmd")
 

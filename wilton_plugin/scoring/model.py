@@ -88,6 +88,7 @@ class Linear:
     feature_set: str
     weights: tuple[float, ...]
     bias: float
+    means: tuple[float, ...] | None = None  # the training rows' feature means (for explanations); optional
     _dense: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _words: Mapping[str, float] = field(init=False, repr=False, compare=False)
 
@@ -110,12 +111,15 @@ class Linear:
         return self.bias + math.fsum(map(float.__mul__, self._dense, wordproblem.features(text, parsed)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body = {
             "features": self.feature_set,
             "names": list(FEATURE_SETS[self.feature_set].NAMES),
             "weights": [_round(w) for w in self.weights],
             "bias": _round(self.bias),
         }
+        if self.means is not None:
+            body["means"] = [_round(m) for m in self.means]
+        return body
 
     @classmethod
     def from_dict(cls, body: Any, name: str, where: str) -> Linear | Prior:
@@ -136,11 +140,14 @@ class Linear:
         try:
             weights = tuple(float(w) for w in body["weights"])
             bias = float(body["bias"])
+            means = tuple(float(m) for m in body["means"]) if body.get("means") is not None else None
         except (KeyError, TypeError, ValueError):
             raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has no weights).") from None
-        if len(weights) != module.DIM or not all(map(math.isfinite, [*weights, bias])):
+        if len(weights) != module.DIM or not all(map(math.isfinite, [*weights, bias, *(means or ())])) or (
+            means is not None and len(means) != module.DIM
+        ):
             raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has malformed weights).")
-        return cls(body["features"], weights, bias)
+        return cls(body["features"], weights, bias, means)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def fit_linear(module: ModuleType, rows: Sequence[Row], l2: float) -> Linear:
     beta = np.linalg.solve(z.T @ z + penalty, z.T @ y)
     weights = beta[:-1] / scale
     bias = float(beta[-1] - np.dot(weights, mean))
-    return Linear(module.VERSION, tuple(float(v) for v in weights), bias)
+    return Linear(module.VERSION, tuple(float(v) for v in weights), bias, tuple(float(m) for m in mean))
 
 
 def train(rows: Sequence[Row], *, seed: int = 0, l2: float | None = None, sources: Sequence[str] = ()) -> ScorerModel:

@@ -1,0 +1,83 @@
+"""``wiltonctl score``: a prompt's score and the features behind it add up to what the proxy computes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wilton_plugin.errors import ConfigError
+from wilton_plugin.scoring.data import read_rows
+from wilton_plugin.scoring.explain import explain
+from wilton_plugin.scoring.features import DIM
+from wilton_plugin.scoring.model import DEFAULT_ARTIFACT, LearnedScorer, ScorerModel
+
+ROOT = Path(__file__).resolve().parent.parent
+MMLU = ROOT / "data" / "routing-eval" / "mmlu_dev.csv"
+GSM = ROOT / "data" / "routing-eval" / "gsm8k_dev.csv"
+
+
+def _wiltonctl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wilton_plugin.cli.main", *args], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, input=stdin)
+
+
+def _without_means(text: str) -> str:
+    body = json.loads(text)
+    for family in body["families"].values():
+        family.pop("means", None)
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize("artifact_text", ["shipped", "no means"])
+def test_effects_add_up_to_the_prediction(artifact_text):
+    text = DEFAULT_ARTIFACT.read_text(encoding="utf-8")
+    model = ScorerModel.from_json(text if artifact_text == "shipped" else _without_means(text))
+    scorer = LearnedScorer(model)
+    prompts = [r.prompt for r in read_rows(MMLU)[::900]] + [r.prompt for r in read_rows(GSM)[::150]]
+    families = set()
+    for prompt in prompts:
+        report = explain(model, prompt, top=DIM)
+        families.add(report["family"])
+        assert report["reference"] == ("training means" if artifact_text == "shipped" else "zero")
+        assert report["features_moved"] == len(report["effects"]) > 0
+        total = report["baseline_gain"] + sum(e["effect"] for e in report["effects"])
+        assert total == pytest.approx(report["predicted_gain"], abs=1e-9)
+        assert report["score"] == pytest.approx(scorer.score_text(prompt))
+        effects = [abs(e["effect"]) for e in report["effects"]]
+        assert effects == sorted(effects, reverse=True)
+    assert families == {"choice", "quant"}
+
+
+def test_a_prior_family_names_its_task():
+    model = LearnedScorer.load().model
+    report = explain(model, "Write a Rust function that reverses a linked list in place.")
+    assert report["family"] == "open" and report["model"] == "prior tasks" and report["task"] == "code"
+    assert "effects" not in report and 0.0 <= report["score"] <= 1.0
+
+
+def test_means_of_the_wrong_length_are_refused():
+    body = json.loads(DEFAULT_ARTIFACT.read_text(encoding="utf-8"))
+    body["families"]["choice"]["means"] = body["families"]["choice"]["means"][:-1]
+    with pytest.raises(ConfigError, match="family 'choice' has malformed weights"):
+        ScorerModel.from_json(json.dumps(body))
+
+
+def test_wiltonctl_score(tmp_path):
+    prompt = read_rows(GSM)[0].prompt
+    result = _wiltonctl("score", "--json", "--top", "3", stdin=prompt)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["family"] == "quant" and len(report["effects"]) == 3
+    assert report["score"] == pytest.approx(LearnedScorer.load().score_text(prompt))
+    path = tmp_path / "p.txt"
+    path.write_text(prompt, encoding="utf-8")
+    table = _wiltonctl("score", "--file", str(path))
+    assert table.returncode == 0 and "wordproblem-1" in table.stdout and "training means" in table.stdout
+    for args, message in ((("x", "--file", str(path)), "not both"), (("x", "--top", "-1"), "--top"),
+                          (("x", "--artifact", str(tmp_path / "none.json")), "scorer.artifact")):
+        bad = _wiltonctl("score", *args)
+        assert bad.returncode == 1 and message in bad.stderr and bad.stderr.count("\n") == 1

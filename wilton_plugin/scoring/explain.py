@@ -1,0 +1,62 @@
+"""Why the learned scorer gave a prompt its score (``wiltonctl score``).
+
+For a family with a linear model the predicted gain is ``baseline + sum(effects)``: ``baseline`` is
+the prediction for a prompt whose every feature sits at its training mean, and each feature's
+effect is ``weight * (value - mean)``, in the unit of the training scores. The largest effects are
+what pushed this prompt up or down. Artifacts written before feature means were recorded
+explain against zero instead (``reference: "zero"``, not ``"training means"``); retrain to get the means. For a family scored
+by a prior, the explanation is the prior and, for the task prior, the task it read.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from wilton_plugin.scoring import features, tasks, wordproblem
+from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, _family
+
+FAMILY_MEANING = {
+    "choice": "lists answer options",
+    "quant": "states quantities in prose (word problem)",
+    "open": "other free-form prompt",
+}
+
+
+def explain(model: ScorerModel, text: str, top: int = 8) -> dict[str, Any]:
+    """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects."""
+    name, parsed = _family(text)
+    scorer = model.families[name]
+    value, is_gain = model.predict(text)
+    out: dict[str, Any] = {
+        "family": name,
+        "family_meaning": FAMILY_MEANING[name],
+        "score": model.calibrate(value) if is_gain else value,
+        "predicted_gain": value if is_gain else None,
+    }
+    if isinstance(scorer, Prior):
+        out["model"] = f"prior {scorer.name}"
+        if scorer.name == "tasks":
+            words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
+            out["task"] = tasks.task(words, text[: tasks.SCAN])
+        return out
+    if scorer.feature_set == features.VERSION:
+        x = features.features(text)
+    else:
+        x = wordproblem.features(text, parsed)
+    means = scorer.means if scorer.means is not None else (0.0,) * len(x)
+    names = FEATURE_SETS[scorer.feature_set].NAMES
+    effects = [
+        {"feature": n, "value": v, "mean": m, "effect": w * (v - m)}
+        for n, v, m, w in zip(names, x, means, scorer.weights)
+        if w != 0.0 and v != m
+    ]
+    effects.sort(key=lambda e: (-abs(e["effect"]), e["feature"]))
+    out.update(
+        model=f"linear {scorer.feature_set}",
+        reference="training means" if scorer.means is not None else "zero",
+        baseline_gain=scorer.bias + math.fsum(w * m for w, m in zip(scorer.weights, means)),
+        effects=effects[: max(0, top)],
+        features_moved=len(effects),
+    )
+    return out
