@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
+from wilton_plugin.core.scorer import heuristic_score
+from wilton_plugin.scoring.data import read_rows
+from wilton_plugin.scoring.model import LearnedScorer
 from wilton_plugin.settings import BalanceSettings
 from helpers import LOCAL, chat, client, local_flags, run_extremes
 
@@ -18,8 +22,8 @@ SLACK = BalanceSettings().slack  # the default band: any run deviates by at most
 
 @pytest.fixture(scope="module")
 def proxy(proxies):
-    """Target 0.75, tier header allowed, plus an unmanaged group 'plain'."""
-    config = proxies.config(wilton_settings={"phi_target": 0.75, "allow_tier_header": True})
+    """Target 0.75, the learned scorer (as the shipped YAMLs), tier header allowed, plus an unmanaged group 'plain'."""
+    config = proxies.config(wilton_settings={"phi_target": 0.75, "allow_tier_header": True, "scorer": {"name": "learned"}})
     config["model_list"].append(
         {
             "model_name": "plain",
@@ -48,6 +52,30 @@ def test_400_sequential_requests_hold_three_to_one_exactly(proxy):
     assert all(abs(float(o.phi) - 0.75) <= 0.05 for o in outcomes[100:])
     # Both local tiers get work, chosen by the selector.
     assert {o.tier for o in outcomes} == {"selfhost", "edge", "frontier"}
+
+
+def test_inside_the_band_the_learned_scorer_picks_the_frontier_requests(proxy):
+    """One prompt in four is one the learned scorer rates hard and the heuristic easy; the other three
+    the reverse. The proxy sends the first kind to the frontier: it runs the learned scorer."""
+    learned = LearnedScorer.load()
+    data = Path(__file__).resolve().parent.parent / "data" / "routing-eval"
+    rows = [r for f in ("mmlu_dev.csv", "gsm8k_dev.csv") for r in read_rows(data / f)[::7] if len(r.prompt) < 600]
+    gap = {r.prompt: learned.score_text(r.prompt) - heuristic_score(r.prompt) for r in rows}
+    ranked = sorted(gap, key=gap.get)
+    hard, easy = ranked[-1], ranked[:3]
+    assert gap[hard] > 0.5 and all(gap[e] < -0.3 for e in easy)
+    c = client(proxy)
+    sent: dict[str, list[str]] = {"hard": [], "easy": []}
+    for i in range(48):
+        kind, prompt = ("hard", hard) if i % 4 == 0 else ("easy", easy[i % 4 - 1])
+        raw = c.chat.completions.with_raw_response.create(
+            model="chat", messages=[{"role": "user", "content": prompt}], max_tokens=8)
+        raw.parse()
+        sent[kind].append(raw.headers["x-wilton-tier"])
+    hard_frontier = sent["hard"].count("frontier")
+    easy_frontier = sent["easy"].count("frontier")
+    print(f"hard prompts on the frontier: {hard_frontier}/12, easy: {easy_frontier}/36")
+    assert hard_frontier >= 10 and easy_frontier <= 2
 
 
 @pytest.mark.parametrize("tier", ["selfhost", "edge", "frontier"])

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                         "simulated-frontier", ["simulated-gpt-4o"], latency_ms=400, latency_jitter_ms=200))  # fmt: skip
                     simulated_url = fake.url
             config = real_model_config(local.url, simulated_url, wilton_settings={
-                "phi_target": args.phi_target, "allow_tier_header": True})  # fmt: skip
+                "phi_target": args.phi_target, "allow_tier_header": True,
+                "scorer": {"name": "learned"}})  # as config/litellm_config.yaml  # fmt: skip
             metrics_port = free_port()
             with timer.step("start the proxy with the plugin and the metrics exporter"):
                 proxy = stack.enter_context(ProxyProcess(write_config(config, tmp), env=admin_env,
