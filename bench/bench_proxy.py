@@ -4,7 +4,8 @@ One invocation starts two fake upstreams (Ollama: llama3.1 + llama3.2:1b; OpenAI
 alternates rounds of two real ``litellm`` proxies (1 worker each) on the same upstreams:
 
 * ``plain``  -- the demo deployments without Wilton (LiteLLM ``simple-shuffle``);
-* ``wilton`` -- the same deployments with the Wilton callback and default ``wilton_settings``.
+* ``wilton`` -- the same deployments with the Wilton callback, default ``wilton_settings`` and the
+  ``--scorer`` (default ``learned``, as the shipped YAMLs).
 
 Only one proxy is alive at a time (the machine has few cores): each round starts a proxy, warms
 it up, runs a sequential phase and a concurrent phase, and stops it. Round order is ABBA
@@ -185,12 +186,13 @@ def round_order(rounds: int, modes: list[str]) -> list[str]:
     return order
 
 
-def mode_config(mode: str, ollama_url: str, openai_url: str) -> dict[str, Any]:
-    """plain: demo deployments without Wilton (model_info = id only); wilton: with the plugin;
-    plain-info: no plugin, but the Wilton config's model_info (tiers, costs) -- isolates the callback."""
+def mode_config(mode: str, ollama_url: str, openai_url: str, scorer: str = "learned") -> dict[str, Any]:
+    """plain: demo deployments without Wilton (model_info = id only); wilton: with the plugin and
+    ``scorer``; plain-info: no plugin, but the Wilton config's model_info (tiers, costs) -- isolates the callback."""
     if mode == "plain":
         return demo_config(ollama_url, openai_url, plugin=False)
     config = demo_config(ollama_url, openai_url, plugin=True)
+    config.setdefault("wilton_settings", {})["scorer"] = {"name": scorer}
     if mode == "plain-info":
         config["litellm_settings"].pop("callbacks", None)
         config.pop("wilton_settings", None)
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-latency-ms", type=float, default=0.0, help="fake upstream latency (0)")
     parser.add_argument("--modes", default="plain,wilton",
                         help="comma-separated, from plain,wilton,plain-info (plain-info: no plugin, Wilton's model_info)")
+    parser.add_argument("--scorer", default="learned", help="the wilton mode's scorer (default learned, as the shipped YAMLs)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round, 40 sequential, 80 concurrent, 10 warm-up")
     parser.add_argument("--pin", action="store_true",
                         help="pin the proxy to CPU 0 and this client + the fakes to the other CPUs (less contention noise)")
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 directory = workdir / mode
                 directory.mkdir()
-                configs[mode] = write_config(mode_config(mode, ollama.url, openai.url), directory)
+                configs[mode] = write_config(mode_config(mode, ollama.url, openai.url, args.scorer), directory)
             round_of: Counter[str] = Counter()
             for mode in order:
                 round_of[mode] += 1
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "litellm": version("litellm"),
             "upstream_latency_ms": args.upstream_latency_ms,
+            "scorer": args.scorer,
             "rounds": args.rounds,
             "order": order,
             "warmup": args.warmup,

@@ -136,7 +136,7 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def print_table(report: dict[str, Any]) -> None:
     conditions = report["conditions"]
-    print("LiteLLM proxy: plain (simple-shuffle) vs + Wilton (default wilton_settings)")
+    print(f"LiteLLM proxy: plain (simple-shuffle) vs + Wilton (default wilton_settings, scorer {conditions['scorer']})")
     print(
         f"  conditions: {conditions['cpu_count']} CPUs, load avg before {conditions['loadavg_before']} "
         f"after {conditions['loadavg_after']}, python {conditions['python']}, litellm {conditions['litellm']}, "
