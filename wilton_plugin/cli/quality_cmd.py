@@ -40,8 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pgr (performance gap recovered), with random and oracle baselines at the same frontier share.",
     )
     _common(quality)
-    quality.add_argument("--scorer", default="learned", help="scorer name (default learned)")
-    quality.add_argument("--artifact", default=None, help="scorer artifact (default: the shipped one)")
+    _scorer_options(quality)
     quality.set_defaults(func=_quality)
     phi = benches.add_parser(
         "phi",
@@ -54,8 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(phi)
     phi.add_argument("--window", type=int, default=500, help="window length in requests (default 500)")
     phi.add_argument("--outage", default=None, metavar="START:LEN", help="local tier down for requests START..START+LEN-1")
-    phi.add_argument("--scorer", default="learned", help="scorer name (default learned)")
-    phi.add_argument("--artifact", default=None, help="scorer artifact (default: the shipped one)")
+    _scorer_options(phi)
     phi.set_defaults(func=_phi)
     cv = benches.add_parser(
         "cv",
@@ -87,6 +85,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-debt", type=float, default=None, help="balance.max_debt (default: Wilton's default, 50)")
     parser.add_argument("--spill-policy", choices=("compensate", "forgive"), default=None, help="spill_policy")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _scorer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scorer", default="learned", help="scorer name (default learned)")
+    parser.add_argument("--artifact", default=None, help="scorer artifact (default: the shipped one)")
 
 
 def _settings(args: argparse.Namespace):  # -> WiltonSettings
