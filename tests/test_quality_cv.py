@@ -106,6 +106,12 @@ def test_bench_cv_json_and_errors(tmp_path):
         crossval.cross_validate([("t", read_rows(tiny))], replay_settings(0.75, "constant"))
 
 
+def test_a_spreadsheet_export_with_a_bom_and_crlf_reads_like_plain_csv(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xef\xbb\xbfprompt,local,frontier,subject\r\n\"two\r\nlines\",1,0.5,law\r\n")
+    assert read_rows(path) == [Row("two\r\nlines", 1.0, 0.5, subject="law")]
+
+
 def test_graded_scores_train_and_replay(tmp_path):
     """MT-Bench-style judge scores (1..10): training, replay and PGR work on the graded scale."""
     rng = random.Random(7)

@@ -36,7 +36,7 @@ def read_rows(path: str | Path, group_column: str | None = None) -> list[Row]:
     """All rows of one CSV, validated; ``group_column`` (must exist) fills ``Row.subject``."""
     csv.field_size_limit(16 * 1024 * 1024)
     try:
-        handle = open(path, encoding="utf-8", newline="")
+        handle = open(path, encoding="utf-8-sig", newline="")  # a BOM (spreadsheet exports) is not part of the header
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
     with handle:
