@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import httpx
 import yaml
 
 from wilton_plugin.fakes import free_port
+from wilton_plugin.processes import ServerProcess
 
 MASTER_KEY = "sk-wilton-dev-0123456789abcdef"
 
@@ -83,8 +83,11 @@ def write_config(config: Mapping[str, Any], directory: str | Path) -> Path:
     return path
 
 
-class ProxyProcess:
+class ProxyProcess(ServerProcess):
     """A real ``litellm`` proxy process on a loopback port."""
+
+    name = "proxy"
+    ready_path = "/health/liveliness"
 
     def __init__(
         self,
@@ -106,13 +109,7 @@ class ProxyProcess:
         self.startup_timeout = startup_timeout
         self.extra_args = extra_args
         self.metrics_port = metrics_port
-        self.process: subprocess.Popen[bytes] | None = None
         self.master_key = self.env.get("LITELLM_MASTER_KEY", MASTER_KEY)
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. http://127.0.0.1:4000."""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def metrics_url(self) -> str | None:
@@ -142,73 +139,6 @@ class ProxyProcess:
         )
         env.update(self.env)
         return env
-
-    def start(self, wait: bool = True) -> ProxyProcess:
-        """Start the proxy; with ``wait``, block until /health/liveliness answers."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
-        try:
-            self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.environment(), start_new_session=True
-            )
-        finally:
-            log.close()
-        if wait:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self) -> None:
-        """Poll the liveliness probe until it answers 200; raise with the log tail if the proxy dies."""
-        deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process is not None and self.process.poll() is not None:
-                    raise RuntimeError(f"proxy exited with {self.process.returncode}:\n{self.log_tail()}")
-                try:
-                    if client.get(f"{self.url}/health/liveliness").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"proxy not ready after {self.startup_timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_text(self) -> str:
-        """The whole proxy log so far."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the proxy log."""
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM the proxy's process group, SIGKILL after ``timeout``; returns the exit code."""
-        process, self.process = self.process, None
-        return stop_process_group(process, timeout)
-
-    def __enter__(self) -> ProxyProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def stop_process_group(process: subprocess.Popen[bytes] | None, timeout: float) -> int | None:
-    """SIGTERM a process started with ``start_new_session``, SIGKILL after ``timeout``, then kill
-    whatever it left in its group; returns its exit code (None when there was no process)."""
-    if process is None:
-        return None
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # leftovers in the group (workers, exporters)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return process.returncode
 
 
 class _LocalServer:

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from wilton_plugin.devstack import stop_process_group
 from wilton_plugin.fakes import free_port
+from wilton_plugin.processes import ServerProcess
 
 LLAMA_CMAKE_ARGS = (
     "-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
@@ -57,8 +53,13 @@ def check_llama_server() -> None:
         raise LocalModelMissing(f"llama-cpp-python[server] is not installed; install the demo extra: {DEMO_INSTALL}")
 
 
-class LocalModelServer:
+class LocalModelServer(ServerProcess):
     """``python -m llama_cpp.server`` on a loopback port, one thread: ``with LocalModelServer() as m: m.url``."""
+
+    name = "llama.cpp server"
+    ready_path = "/v1/models"
+    tail_lines = 30
+    stop_timeout = 10.0
 
     def __init__(
         self,
@@ -79,12 +80,6 @@ class LocalModelServer:
         self.n_ctx = n_ctx
         self.log_path = Path(log_dir or tempfile.gettempdir()) / f"llama-server-{self.port}.log"
         self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL of the server (OpenAI clients append /v1)."""
-        return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         """The command line that starts the server."""
@@ -93,55 +88,6 @@ class LocalModelServer:
             "--host", "127.0.0.1", "--port", str(self.port), "--n_threads", str(self.n_threads),
             "--n_threads_batch", str(self.n_threads), "--n_ctx", str(self.n_ctx), "--chat_format", "chatml",
         ]  # fmt: skip
-
-    def start(self) -> LocalModelServer:
-        """Start the server and wait until ``/v1/models`` answers."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
-        try:
-            self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True,
-            )  # fmt: skip
-        finally:
-            log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"llama.cpp server exited with {self.process.returncode}:\n{self.log_tail()}")
-                try:
-                    if client.get(f"{self.url}/v1/models").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-        raise TimeoutError(f"llama.cpp server not ready after {self.startup_timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the server's log."""
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the server's process group, SIGKILL after ``timeout``; returns the exit code."""
-        process, self.process = self.process, None
-        return stop_process_group(process, timeout)
-
-    def __enter__(self) -> LocalModelServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def local_deployments(local_url: str, group: str = "chat", name: str = LOCAL_MODEL_NAME) -> list[dict[str, Any]]:
