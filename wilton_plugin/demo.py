@@ -15,7 +15,6 @@ import importlib.util
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from wilton_plugin.devstack import PrometheusServer, ProxyProcess, write_config
 from wilton_plugin.fakes import FakeUpstreamProcess, free_port
 from wilton_plugin.localmodel import LocalModelMissing, LocalModelServer, check_llama_server, find_gguf
 from wilton_plugin.localmodel import real_model_config
+from wilton_plugin.processes import stop_process_group
 
 PHI_QUERY = (
     'sum(rate(wilton_requests_total{status="success",tier=~"selfhost|edge"}[1m]))'
@@ -67,13 +67,7 @@ def _process(cmd: list[str], log_path: Path, env: dict[str, str]) -> Iterator[su
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        stop_process_group(proc, 15.0)
 
 
 def _run_insight(proxy_url: str, prometheus_url: str, out: Path, password_file: Path, llm_key: str | None) -> None:
