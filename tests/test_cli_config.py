@@ -24,6 +24,18 @@ def test_the_example_config_is_valid():
     result = _run("validate-config", "config/litellm_config.yaml")
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "chat (4 deployments)" in result.stdout
+    assert "scorer learned (" in result.stdout and "mmlu_dev.csv" in result.stdout  # the shipped artifact, loaded
+
+
+def test_an_unusable_scorer_artifact_fails_validation_as_it_fails_start_up(tmp_path):
+    with open("config/litellm_config.yaml", encoding="utf-8") as handle:
+        config = yaml.safe_load(handle)
+    config["wilton_settings"]["scorer"]["artifact"] = str(tmp_path / "missing.json")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    result = _run("validate-config", str(path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "'scorer.artifact' has value" in result.stderr and "missing.json" in result.stderr
 
 
 def test_a_bad_value_is_one_line_and_exit_1(tmp_path):

@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate-config",
         help="validate a LiteLLM YAML's Wilton settings and tiers, as the proxy does at start-up",
         description="Validate wilton_settings and every deployment's wilton_tier/wilton_phi_score "
-        "(WILTON_* environment overrides applied). Exit 0 when valid, 1 with one line when not.",
+        "(WILTON_* environment overrides applied) and load the scorer's artifact. Exit 0 when valid, 1 with "
+        "one line when not.",
     )
     parser.add_argument("file", help="the LiteLLM config file")
     parser.set_defaults(func=_validate)
@@ -20,8 +21,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from wilton_plugin.config_file import load_config_file
+    from wilton_plugin.core.scorer import make_scorer
 
     settings, groups = load_config_file(args.file, os.environ)
+    scorer = make_scorer(settings.scorer.name, settings.scorer.artifact)  # loads the artifact, as the proxy does
     managed = ", ".join(f"{group} ({len(specs)} deployments)" for group, specs in sorted(groups.items())) or "none"
-    print(f"{args.file}: valid. phi_target {settings.phi_target:g} ({settings.phi_unit}); managed groups: {managed}")
+    print(f"{args.file}: valid. phi_target {settings.phi_target:g} ({settings.phi_unit}); managed groups: {managed}; "
+          f"scorer {_describe(settings.scorer.name, scorer)}")
     return 0
+
+
+def _describe(name: str, scorer: object) -> str:
+    path = getattr(scorer, "path", None)
+    if path is None:
+        return name
+    info = scorer.model.info  # type: ignore[attr-defined]
+    sources = ", ".join(info.get("sources") or ()) or "unknown files"
+    return f"{name} ({path}: trained on {info.get('rows', '?')} rows from {sources})"
