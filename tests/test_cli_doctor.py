@@ -70,3 +70,12 @@ def test_an_invalid_config_is_a_problem_too(config, tmp_path):
     assert result.returncode == 1
     assert "PROBLEM  config" in result.stdout and "'phi_target' has value 1.5" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_an_unreadable_scorer_artifact_is_a_problem(config, tmp_path):
+    """The proxy would stop at start-up on it, so the doctor says so before."""
+    config["wilton_settings"] = {"scorer": {"name": "learned", "artifact": str(tmp_path / "gone.json")}}
+    result = doctor("--config", str(write_config(config, tmp_path)))
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if x.startswith("PROBLEM"))
+    assert "'scorer.artifact' has value" in line and "gone.json" in line and ".." not in line

@@ -19,12 +19,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_validate)
 
 
-def _validate(args: argparse.Namespace) -> int:
+def check_config(path: str):  # -> (WiltonSettings, groups, Scorer)
+    """Everything the proxy checks at start-up: the YAML, the environment overrides, the scorer's artifact."""
     from wilton_plugin.config_file import load_config_file
     from wilton_plugin.core.scorer import make_scorer
 
-    settings, groups = load_config_file(args.file, os.environ)
-    scorer = make_scorer(settings.scorer.name, settings.scorer.artifact)  # loads the artifact, as the proxy does
+    settings, groups = load_config_file(path, os.environ)
+    return settings, groups, make_scorer(settings.scorer.name, settings.scorer.artifact)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    settings, groups, scorer = check_config(args.file)
     managed = ", ".join(f"{group} ({len(specs)} deployments)" for group, specs in sorted(groups.items())) or "none"
     print(f"{args.file}: valid. phi_target {settings.phi_target:g} ({settings.phi_unit}); managed groups: {managed}; "
           f"scorer {_describe(settings.scorer.name, scorer)}")

@@ -37,13 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _doctor(args: argparse.Namespace) -> int:
     import yaml
 
-    from wilton_plugin.config_file import load_config_file
+    from wilton_plugin.cli.config_cmd import check_config
     from wilton_plugin.errors import ConfigError
 
     problems: list[str] = []
     report = _Report(problems)
     try:
-        load_config_file(args.config, os.environ)
+        check_config(args.config)
         report.ok(f"config {args.config} is valid")
         with open(args.config, encoding="utf-8") as handle:
             config = yaml.safe_load(handle) or {}
@@ -75,7 +75,7 @@ class _Report:
         print(f"ok       {text}")
 
     def problem(self, text: str, fix: str) -> None:
-        line = f"PROBLEM  {' '.join(text.split())}. Fix: {fix}."
+        line = f"PROBLEM  {' '.join(text.split()).rstrip('.')}. Fix: {fix.rstrip('.')}."
         self.problems.append(line)
         print(line)
 
