@@ -105,6 +105,16 @@ def test_the_proxy_refuses_to_start(name, tmp_path):
 
 
 @pytest.mark.proxy
+def test_the_proxy_refuses_to_start_without_its_scorer_artifact(tmp_path):
+    missing = str(tmp_path / "scorer.json")
+    code, log = _start_expecting_refusal(tmp_path, _bad(_set(["wilton_settings", "scorer"], {"name": "learned", "artifact": missing})))
+    assert code == CONFIG_EXIT_CODE
+    lines = [line for line in log.splitlines() if line.startswith("wilton: ")]
+    assert lines == [f"wilton: Wilton config 'scorer.artifact' has value '{missing}'. Cannot read it (No such file or directory)."]
+    assert "Traceback" not in log
+
+
+@pytest.mark.proxy
 def test_the_proxy_refuses_to_start_with_two_workers(tmp_path):
     """uvicorn would respawn a failing worker forever; Wilton stops its supervisor instead.
 

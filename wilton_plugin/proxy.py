@@ -213,10 +213,10 @@ def build_handler(environ: Mapping[str, str] | None = None) -> WiltonHandler:
         else:
             settings, groups = load_config_file(path, environ)
         admin = load_admin_config(environ)
+        service = WiltonService(settings, groups, metrics=Metrics())  # loads the scorer's artifact
     except ConfigError as exc:
         refuse_to_start(exc)
         raise  # unreachable outside the proxy's process model, kept for type checkers and tests
-    service = WiltonService(settings, groups, metrics=Metrics())
     handler = WiltonHandler(service)
     handler.admin = admin
     handler.start()
