@@ -1,7 +1,8 @@
-"""Local processes for tests, benchmarks and the demo: a real LiteLLM proxy, a real Redis.
+"""Local processes for tests, benchmarks and the demo: a real LiteLLM proxy, a real Redis, a real Prometheus.
 
-Every process binds to loopback on a free port, writes its log to a file, and is stopped (SIGTERM,
-then SIGKILL) by its context manager.
+Every process binds to loopback on a free port and is stopped (SIGTERM, then SIGKILL; the proxy's
+whole process group) by its context manager. The proxy and Prometheus write their logs to files
+(shown in start-up errors); Redis runs without a log.
 """
 
 from __future__ import annotations
