@@ -112,6 +112,23 @@ def test_a_spreadsheet_export_with_a_bom_and_crlf_reads_like_plain_csv(tmp_path)
     assert read_rows(path) == [Row("two\r\nlines", 1.0, 0.5, subject="law")]
 
 
+def test_json_stays_strict_when_pgr_is_undefined(tmp_path):
+    """Both models score the same on every row: no gap to recover, PGR is null (not NaN, invalid JSON)."""
+    flat = _write(tmp_path / "flat.csv", [{"prompt": f"question {i} about things", "local": "1", "frontier": "1"}
+                                          for i in range(120)])
+
+    def strict(text: str) -> dict:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard JSON constant {name}"))
+
+    quality = _wiltonctl("bench", "quality", "--data", str(flat), "--json")
+    assert quality.returncode == 0, quality.stderr
+    report = strict(quality.stdout)
+    assert report["pgr"] is None and report["oracle_pgr"] is None and report["quality"] == 1.0
+    cv = _wiltonctl("bench", "cv", "--data", str(flat), "--folds", "2", "--json")
+    assert cv.returncode == 0, cv.stderr
+    assert strict(cv.stdout)["results"][0]["pgr"] is None
+
+
 def test_graded_scores_train_and_replay(tmp_path):
     """MT-Bench-style judge scores (1..10): training, replay and PGR work on the graded scale."""
     rng = random.Random(7)

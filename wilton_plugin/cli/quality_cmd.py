@@ -129,7 +129,7 @@ def _quality(args: argparse.Namespace) -> int:
     report = quality_report(rows, sent, seed=args.seed)
     report.update(scorer=args.scorer, target=args.target)
     if args.json:
-        print(json.dumps(report, sort_keys=True))
+        print(_json(report))
         return 0
     share = report["frontier_share"]
     print(f"{args.data}: {report['n']} prompts, scorer {args.scorer}, frontier share {share:.4f} (target {1 - args.target:.4f})")
@@ -152,7 +152,7 @@ def _cv(args: argparse.Namespace) -> int:
     files = [(path, read_rows(path, args.group_by)) for path in args.data]
     reports = cross_validate(files, _settings(args), folds=args.folds, seed=args.seed, shuffle=args.shuffle, l2=args.l2)
     if args.json:
-        print(json.dumps({"folds": args.folds, "seed": args.seed, "target": args.target, "results": reports}, sort_keys=True))
+        print(_json({"folds": args.folds, "seed": args.seed, "target": args.target, "results": reports}))
         return 0
     print(f"learned scorer, {args.folds}-fold cross-validation (seed {args.seed}), target {args.target}")
     print(f"{'file':<32} {'order':<8} {'held out':<12} {'n':>6} {'share':>6} {'PGR':>6} {'ranked':>7} {'random':>7} {'oracle':>7}")
@@ -177,12 +177,27 @@ def _phi(args: argparse.Namespace) -> int:
     report = phi_report(sent, args.target, args.window, outage, debts, settings.balance.slack).as_dict()
     report.update(max_debt=settings.balance.max_debt, slack=settings.balance.slack, spill_policy=settings.spill_policy)
     if args.json:
-        print(json.dumps(report, sort_keys=True))
+        print(_json(report))
         return 0
     for key, value in report.items():
         shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else value
         print(f"{key:<22} {shown}")
     return 0
+
+
+def _json(value: Any) -> str:
+    """Strict JSON: a value that is not a finite number (PGR when both models score the same) is null."""
+
+    def finite(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [finite(x) for x in v]
+        return v
+
+    return json.dumps(finite(value), sort_keys=True, allow_nan=False)
 
 
 def _outage(text: str | None) -> tuple[int, int] | None:
