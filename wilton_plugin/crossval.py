@@ -9,7 +9,9 @@ and scores only its held-out rows. Then each file is replayed in file order (or 
 through ``WiltonService.route``, the proxy's path, each prompt scored by the model that never saw
 its group. ``ranked_pgr`` is the PGR of the same held-out scores ranked offline (the top share of
 the whole file, no balancer): the gap to ``pgr`` is what holding the share request by request
-costs. Needs numpy, like training.
+costs. Needs numpy, like training. Scores are looked up by prompt text: a prompt that appears in
+two groups of different folds gets one of the two folds' scores (the one that held it out in that
+group), so such duplicates are the only way a model can have seen a prompt it scores.
 """
 
 from __future__ import annotations
