@@ -8,7 +8,8 @@ import signal
 
 import pytest
 
-from sidecars.common.cli import env, env_flag, port, positive, serve_metrics, stop_on_signals
+from sidecars.common.cli import add_metrics_flags, add_urls, env, env_flag, port, positive, serve_metrics
+from sidecars.common.cli import stop_on_signals
 from sidecars.common.cli import resolve_secret as _secret
 
 
@@ -24,6 +25,23 @@ def test_env_treats_empty_as_unset(monkeypatch):
 def test_argparse_types_reject_bad_values(parse, bad):
     with pytest.raises(argparse.ArgumentTypeError):
         parse(bad)
+
+
+def test_shared_flags_read_their_environment(monkeypatch):
+    monkeypatch.setenv("WILTON_PROXY_URL", "http://p:1")
+    monkeypatch.setenv("WILTON_PROMETHEUS_URL", "")
+    monkeypatch.setenv("WILTON_T_METRICS_PORT", "1234")
+    monkeypatch.delenv("WILTON_T_METRICS_ADDR", raising=False)
+    parser = argparse.ArgumentParser()
+    add_urls(parser, prometheus_when_empty="nothing")
+    add_metrics_flags(parser, "WILTON_T", default_port="9999", port_note="; a note")
+    args = parser.parse_args([])
+    assert (args.proxy_url, args.prometheus_url, args.metrics_port, args.metrics_addr) == (
+        "http://p:1", "http://127.0.0.1:9090", 1234, "127.0.0.1")
+    assert parser.parse_args(["--prometheus-url", ""]).prometheus_url == ""
+    help_text = " ".join(parser.format_help().split())
+    assert "empty: nothing (env WILTON_PROMETHEUS_URL; default http://127.0.0.1:9090)" in help_text
+    assert "0 disables; a note (env WILTON_T_METRICS_PORT; default 9999)" in help_text
 
 
 def test_secret_precedence(monkeypatch, tmp_path):

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from sidecars.common.cli import add_log_level, env, env_flag, non_negative, port, positive, resolve_secret
-from sidecars.common.cli import serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
+from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, non_negative, positive
+from sidecars.common.cli import resolve_secret, serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.coherence.clients import AdminClient, PrometheusReader
 from sidecars.coherence.controller import ControllerSettings
@@ -61,21 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-file (default: the development password 'wilton')")
     add("--password-file", default=None, metavar="PATH",
         help="read the password from this file (env WILTON_COHERENCE_PASSWORD_FILE)")
-    add("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
-        help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
-    add("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
-        help="Prometheus base URL; empty: use the proxy's /wilton/status only "
-        "(env WILTON_PROMETHEUS_URL; default http://127.0.0.1:9090)")
+    add_urls(p, prometheus_when_empty="use the proxy's /wilton/status only")
     add("--phi-query", default=env("WILTON_COHERENCE_PHI_QUERY", DEFAULT_PHI_QUERY),
         help=f"PromQL giving the global φ as one series (env WILTON_COHERENCE_PHI_QUERY; default {DEFAULT_PHI_QUERY})")
     add("--dry-run", action="store_true", default=env_flag("WILTON_COHERENCE_DRY_RUN"),
         help="compute and log corrections, never PUT them (env WILTON_COHERENCE_DRY_RUN=1)")
     add("--once", action="store_true", default=env_flag("WILTON_COHERENCE_ONCE"),
         help="run one iteration; exit 0 on success, 1 on failure (env WILTON_COHERENCE_ONCE=1)")
-    add("--metrics-port", type=port, default=env("WILTON_COHERENCE_METRICS_PORT", "9464"),
-        help="port of the sidecar's own /metrics; 0 disables (env WILTON_COHERENCE_METRICS_PORT; default 9464)")
-    add("--metrics-addr", default=env("WILTON_COHERENCE_METRICS_ADDR", "127.0.0.1"),
-        help="address of the sidecar's /metrics (env WILTON_COHERENCE_METRICS_ADDR; default 127.0.0.1)")
+    add_metrics_flags(p, "WILTON_COHERENCE", default_port="9464")
     add("--kp", type=non_negative, default=env("WILTON_COHERENCE_KP", "0.3"),
         help="proportional gain (env WILTON_COHERENCE_KP; default 0.3)")
     add("--ki", type=non_negative, default=env("WILTON_COHERENCE_KI", "0.02"),

@@ -1,6 +1,7 @@
-"""What both sidecars' command lines share: environment lookups, argparse types, secrets and the
-log redaction that keeps them out of every line, logging, stop signals, and starting and stopping
-the sidecar's own metrics server."""
+"""What both sidecars' command lines share: environment lookups, argparse types, the flags both
+declare (proxy and Prometheus URLs, metrics server, log level), secrets and the log redaction that
+keeps them out of every line, logging, stop signals, and starting and stopping the sidecar's own
+metrics server."""
 
 from __future__ import annotations
 
@@ -58,6 +59,24 @@ def add_log_level(parser: argparse.ArgumentParser, env_name: str) -> None:
     """Add ``--log-level`` (DEBUG, INFO, WARNING or ERROR, any case), read from ``env_name`` by default."""
     parser.add_argument("--log-level", default=env(env_name, "INFO"), choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         type=str.upper, help=f"log level (env {env_name}; default INFO)")
+
+
+def add_urls(parser: argparse.ArgumentParser, prometheus_when_empty: str) -> None:
+    """Add ``--proxy-url`` and ``--prometheus-url`` (env ``WILTON_PROXY_URL``, ``WILTON_PROMETHEUS_URL``)."""
+    parser.add_argument("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
+                        help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
+    parser.add_argument("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+                        help=f"Prometheus base URL; empty: {prometheus_when_empty} "
+                        "(env WILTON_PROMETHEUS_URL; default http://127.0.0.1:9090)")
+
+
+def add_metrics_flags(parser: argparse.ArgumentParser, env_prefix: str, default_port: str, port_note: str = "") -> None:
+    """Add ``--metrics-port`` and ``--metrics-addr`` for :func:`serve_metrics` (env ``{env_prefix}_METRICS_*``)."""
+    parser.add_argument("--metrics-port", type=port, default=env(f"{env_prefix}_METRICS_PORT", default_port),
+                        help=f"port of the sidecar's own /metrics; 0 disables{port_note} "
+                        f"(env {env_prefix}_METRICS_PORT; default {default_port})")
+    parser.add_argument("--metrics-addr", default=env(f"{env_prefix}_METRICS_ADDR", "127.0.0.1"),
+                        help=f"address of the sidecar's /metrics (env {env_prefix}_METRICS_ADDR; default 127.0.0.1)")
 
 
 def resolve_secret(

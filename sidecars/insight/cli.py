@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from sidecars.common.cli import TRUE, add_log_level, env, port, positive, resolve_secret, serve_metrics
-from sidecars.common.cli import setup_logging, stop_metrics_server, stop_on_signals
+from sidecars.common.cli import TRUE, add_log_level, add_metrics_flags, add_urls, env, positive, resolve_secret
+from sidecars.common.cli import serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.insight.collect import InsightAdminClient, RangeReader
 from sidecars.insight.loop import FAILED, InsightJob
@@ -73,11 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--phi-band", type=_band, default=env("WILTON_INSIGHT_PHI_BAND", "0.05"),
         help="φ is out of band when further than this from the target (env WILTON_INSIGHT_PHI_BAND; default 0.05, "
         "as the WiltonPhiOutOfBand alert)")
-    add("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
-        help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
-    add("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
-        help="Prometheus base URL; empty: no φ history, counts or latency (env WILTON_PROMETHEUS_URL; "
-        "default http://127.0.0.1:9090)")
+    add_urls(p, prometheus_when_empty="no φ history, counts or latency")
     add("--out", default=env("WILTON_INSIGHT_OUT", "reports"), metavar="DIR",
         help="directory of the reports (env WILTON_INSIGHT_OUT; default reports/)")
     add("--once", action="store_true", default=(env("WILTON_INSIGHT_ONCE") or "").lower() in TRUE,
@@ -94,11 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "WILTON_INSIGHT_API_KEY or --api-key-file. Without a key the report has no recommendations")
     add("--api-key-file", default=None, metavar="PATH",
         help="read the LiteLLM key from this file (env WILTON_INSIGHT_API_KEY_FILE)")
-    add("--metrics-port", type=port, default=env("WILTON_INSIGHT_METRICS_PORT", "9465"),
-        help="port of the sidecar's own /metrics; 0 disables; not served with --once "
-        "(env WILTON_INSIGHT_METRICS_PORT; default 9465)")
-    add("--metrics-addr", default=env("WILTON_INSIGHT_METRICS_ADDR", "127.0.0.1"),
-        help="address of the sidecar's /metrics (env WILTON_INSIGHT_METRICS_ADDR; default 127.0.0.1)")
+    add_metrics_flags(p, "WILTON_INSIGHT", default_port="9465", port_note="; not served with --once")
     add("--timeout", type=positive, default=env("WILTON_INSIGHT_TIMEOUT", "10"), metavar="SECONDS",
         help="HTTP timeout for Prometheus and the admin API (env WILTON_INSIGHT_TIMEOUT; default 10)")
     add("--llm-timeout", type=positive, default=env("WILTON_INSIGHT_LLM_TIMEOUT", "120"), metavar="SECONDS",
