@@ -125,6 +125,26 @@ def test_once_succeeds_applies_and_never_logs_the_password(stub):
     assert "correction: phi_bias 0.0000 → 0.0200" in logs
 
 
+def test_the_published_default_password_is_not_redacted_into_every_wilton(stub):
+    result = run(sidecar(stub, "--once"))  # the development default: the stub refuses it
+    assert result.returncode == 1
+    assert "using the development default password" in result.stderr
+    assert "wilton-coherence:" in result.stderr and "wilton:phi:ratio_rate5m" in result.stderr
+    assert "***" not in result.stderr
+
+
+@pytest.mark.parametrize(("module", "variable", "value", "flag"), [
+    ("sidecars.coherence", "WILTON_COHERENCE_LOG_LEVEL", "loud", "--log-level"),
+    ("sidecars.insight", "WILTON_INSIGHT_LOG_LEVEL", "loud", "--log-level"),
+    ("sidecars.insight", "WILTON_INSIGHT_MODEL", "claude", "--model"),
+])
+def test_a_bad_choice_from_the_environment_is_a_usage_error(module, variable, value, flag):
+    result = run([sys.executable, "-m", module, "--once"], env=clean_env(**{variable: value}))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if "error:" in x]
+    assert f"argument {flag}: invalid choice from the environment: '{value.upper() if flag == '--log-level' else value}'" in line
+
+
 def test_once_fails_with_a_non_zero_code(stub):
     result = run(sidecar(stub, "--once", "--password", "wrong-one-77"))
     assert result.returncode == 1

@@ -44,6 +44,15 @@ def test_shared_flags_read_their_environment(monkeypatch):
     assert "0 disables; a note (env WILTON_T_METRICS_PORT; default 9999)" in help_text
 
 
+def test_environment_flags_read_alike_in_both_sidecars(monkeypatch):
+    from sidecars.coherence.cli import build_parser as coherence_parser
+    from sidecars.insight.cli import build_parser as insight_parser
+
+    monkeypatch.setenv("WILTON_COHERENCE_ONCE", " 1")
+    monkeypatch.setenv("WILTON_INSIGHT_ONCE", " 1")
+    assert coherence_parser().parse_args([]).once and insight_parser().parse_args([]).once
+
+
 def test_secret_precedence(monkeypatch, tmp_path):
     secret_file = tmp_path / "s"
     secret_file.write_text("from-file\n", encoding="utf-8")

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, non_negative, positive
+from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, non_negative, parse_checked
+from sidecars.common.cli import positive
 from sidecars.common.cli import resolve_secret, serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.coherence.clients import AdminClient, PrometheusReader
@@ -96,7 +97,7 @@ def resolve_password(args: argparse.Namespace) -> tuple[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_checked(parser, argv)
     try:
         password, password_source = resolve_password(args)
     except OSError as exc:
@@ -104,8 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         parser.error("the password is empty")
 
-    # httpx and httpcore log a request line every interval; never needed
-    setup_logging(args.log_level, [password], quiet=("httpx", "httpcore"))
+    # httpx and httpcore log a request line every interval; never needed. The development default
+    # is published: redacting it would only turn every "wilton" in the log into "***".
+    setup_logging(args.log_level, [password] if password_source != "default" else [], quiet=("httpx", "httpcore"))
 
     if password_source == "command line":
         log.warning("the password was given with --password and is visible in the process list; "

@@ -55,6 +55,19 @@ def port(text: str) -> int:
     return value
 
 
+def parse_checked(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parse_args``, then the same ``choices`` check for values that came from the environment
+    (argparse checks only the command line's): a bad one is a usage error (exit 2), not a traceback."""
+    args = parser.parse_args(argv)
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.choices is not None and value is not None and value not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            parser.error(f"argument {'/'.join(action.option_strings)}: invalid choice from the environment: "
+                         f"{value!r} (choose from {choices})")
+    return args
+
+
 def add_log_level(parser: argparse.ArgumentParser, env_name: str) -> None:
     """Add ``--log-level`` (DEBUG, INFO, WARNING or ERROR, any case), read from ``env_name`` by default."""
     parser.add_argument("--log-level", default=env(env_name, "INFO"), choices=["DEBUG", "INFO", "WARNING", "ERROR"],

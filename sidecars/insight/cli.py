@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from sidecars.common.cli import TRUE, add_log_level, add_metrics_flags, add_urls, env, positive, resolve_secret
+from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, parse_checked, positive
+from sidecars.common.cli import resolve_secret
 from sidecars.common.cli import serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.insight.collect import InsightAdminClient, RangeReader
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_urls(p, prometheus_when_empty="no φ history, counts or latency")
     add("--out", default=env("WILTON_INSIGHT_OUT", "reports"), metavar="DIR",
         help="directory of the reports (env WILTON_INSIGHT_OUT; default reports/)")
-    add("--once", action="store_true", default=(env("WILTON_INSIGHT_ONCE") or "").lower() in TRUE,
+    add("--once", action="store_true", default=env_flag("WILTON_INSIGHT_ONCE"),
         help="one run, then exit with its status (env WILTON_INSIGHT_ONCE=1)")
     add("--username", default=env("WILTON_INSIGHT_USERNAME", "admin"),
         help="admin API user, needs wilton:read (env WILTON_INSIGHT_USERNAME; default admin)")
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_checked(parser, argv)
     try:
         password, password_source = resolve_secret(args.password, args.password_file, "WILTON_INSIGHT_PASSWORD",
                                                    DEFAULT_PASSWORD)
@@ -111,12 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         parser.error("the password is empty")
 
-    setup_logging(args.log_level, [password, api_key], quiet=("httpx", "httpcore", "matplotlib", "PIL"))
-    for source, what, env in ((password_source, "password", "WILTON_INSIGHT_PASSWORD"),
-                              (key_source, "API key", "WILTON_INSIGHT_API_KEY")):
+    # the development default password is published: redacting it would only garble every "wilton"
+    secrets = [password if password_source != "default" else None, api_key]
+    setup_logging(args.log_level, secrets, quiet=("httpx", "httpcore", "matplotlib", "PIL"))
+    for source, what, variable in ((password_source, "password", "WILTON_INSIGHT_PASSWORD"),
+                                   (key_source, "API key", "WILTON_INSIGHT_API_KEY")):
         if source == "command line":
             log.warning("the %s was given on the command line and is visible in the process list; use %s or a file",
-                        what, env)
+                        what, variable)
     if password_source == "default":
         log.warning("using the development default password; set WILTON_INSIGHT_PASSWORD or --password-file")
 
