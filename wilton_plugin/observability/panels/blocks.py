@@ -7,6 +7,8 @@ its few settings of its own.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import prometheus, stat, timeseries
@@ -67,16 +69,18 @@ def last_value() -> common_builders.ReduceDataOptions:
     return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
 
 
+Panel = TypeVar("Panel", timeseries.Panel, stat.Panel)
+
+
+def _titled(panel: Panel, panel_id: int, title: str, description: str, grid: model.GridPos, unit: str) -> Panel:
+    """What every panel of this dashboard sets: id, ``$datasource``, title, description, place, unit."""
+    return panel.id(panel_id).datasource(DATASOURCE).title(title).description(description).grid_pos(grid).unit(unit)
+
+
 def timeseries_panel(panel_id: int, title: str, description: str, grid: model.GridPos, unit: str) -> timeseries.Panel:
     """A time series panel on ``$datasource`` starting at zero, palette colours, legend below."""
     return (
-        timeseries.Panel()
-        .id(panel_id)
-        .datasource(DATASOURCE)
-        .title(title)
-        .description(description)
-        .grid_pos(grid)
-        .unit(unit)
+        _titled(timeseries.Panel(), panel_id, title, description, grid, unit)
         .min(0)
         .thresholds(thresholds((None, "green")))
         .color_scheme(dash.FieldColor().mode(model.FieldColorModeId.PALETTE_CLASSIC))
@@ -87,13 +91,7 @@ def timeseries_panel(panel_id: int, title: str, description: str, grid: model.Gr
 def stat_panel(panel_id: int, title: str, description: str, grid: model.GridPos, unit: str) -> stat.Panel:
     """A stat panel on ``$datasource`` showing each series' last value with its name."""
     return (
-        stat.Panel()
-        .id(panel_id)
-        .datasource(DATASOURCE)
-        .title(title)
-        .description(description)
-        .grid_pos(grid)
-        .unit(unit)
+        _titled(stat.Panel(), panel_id, title, description, grid, unit)
         .color_mode(common.BigValueColorMode.VALUE)
         .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
         .reduce_options(last_value())
