@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from sidecars.common.cli import add_metrics_flags, add_urls, env, env_flag, port, positive, serve_metrics
-from sidecars.common.cli import stop_on_signals
+from sidecars.common.cli import redactable, stop_on_signals
 from sidecars.common.cli import resolve_secret as _secret
 
 
@@ -51,6 +51,11 @@ def test_environment_flags_read_alike_in_both_sidecars(monkeypatch):
     monkeypatch.setenv("WILTON_COHERENCE_ONCE", " 1")
     monkeypatch.setenv("WILTON_INSIGHT_ONCE", " 1")
     assert coherence_parser().parse_args([]).once and insight_parser().parse_args([]).once
+
+
+def test_only_secrets_that_are_not_the_published_default_are_redacted():
+    assert redactable("wilton", "default") is None
+    assert redactable("s3cret-pw", "WILTON_T_SECRET") == "s3cret-pw" and redactable("s3cret-pw", "file /x") == "s3cret-pw"
 
 
 def test_secret_precedence(monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import httpx
 
 from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, non_negative, parse_checked
-from sidecars.common.cli import positive
+from sidecars.common.cli import positive, redactable
 from sidecars.common.cli import resolve_secret, serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.coherence.clients import AdminClient, PrometheusReader
@@ -105,9 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         parser.error("the password is empty")
 
-    # httpx and httpcore log a request line every interval; never needed. The development default
-    # is published: redacting it would only turn every "wilton" in the log into "***".
-    setup_logging(args.log_level, [password] if password_source != "default" else [], quiet=("httpx", "httpcore"))
+    # httpx and httpcore log a request line every interval; never needed
+    setup_logging(args.log_level, [redactable(password, password_source)], quiet=("httpx", "httpcore"))
 
     if password_source == "command line":
         log.warning("the password was given with --password and is visible in the process list; "

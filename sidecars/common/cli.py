@@ -114,6 +114,12 @@ def resolve_secret(
     return default, "default"
 
 
+def redactable(value: str | None, source: str) -> str | None:
+    """The secret to keep out of the logs: ``value``, unless it is the published default (``source``
+    from :func:`resolve_secret`), which redacting would only turn every "wilton" of the log into "***"."""
+    return None if source == "default" else value
+
+
 class Redact(logging.Filter):
     """No log line ever carries a secret, whatever formats it (secrets under 3 characters are not looked for)."""
 

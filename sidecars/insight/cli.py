@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, parse_checked, positive
-from sidecars.common.cli import resolve_secret
+from sidecars.common.cli import redactable, resolve_secret
 from sidecars.common.cli import serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 
 from sidecars.insight.collect import InsightAdminClient, RangeReader
@@ -112,8 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         parser.error("the password is empty")
 
-    # the development default password is published: redacting it would only garble every "wilton"
-    secrets = [password if password_source != "default" else None, api_key]
+    secrets = [redactable(password, password_source), api_key]
     setup_logging(args.log_level, secrets, quiet=("httpx", "httpcore", "matplotlib", "PIL"))
     for source, what, variable in ((password_source, "password", "WILTON_INSIGHT_PASSWORD"),
                                    (key_source, "API key", "WILTON_INSIGHT_API_KEY")):

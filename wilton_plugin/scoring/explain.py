@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from wilton_plugin.scoring import features, tasks, wordproblem
-from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, _family
+from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_and_tokens
 
 FAMILY_MEANING = {
     "choice": "lists answer options",
@@ -25,7 +25,7 @@ FAMILY_MEANING = {
 
 def explain(model: ScorerModel, text: str, top: int = 8) -> dict[str, Any]:
     """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects."""
-    name, parsed = _family(text)
+    name, parsed = family_and_tokens(text)
     scorer = model.families[name]
     value, is_gain = model.predict(text)
     out: dict[str, Any] = {

@@ -42,10 +42,10 @@ FEATURE_SETS: Mapping[str, ModuleType] = {features.VERSION: features, wordproble
 
 def family(text: str) -> str:
     """``choice`` for a prompt with answer options, ``quant`` for one with quantities, else ``open``."""
-    return _family(text)[0]
+    return family_and_tokens(text)[0]
 
 
-def _family(text: str) -> tuple[str, wordproblem.Tokens | None]:
+def family_and_tokens(text: str) -> tuple[str, wordproblem.Tokens | None]:
     """The family, and the word-problem tokens when they were computed to decide it.
 
     ``quant`` is for prose stating quantities (word problems); a prompt with code or formal maths
@@ -146,7 +146,7 @@ class Linear:
         if len(weights) != module.DIM or not all(map(math.isfinite, [*weights, bias, *(means or ())])) or (
             means is not None and len(means) != module.DIM
         ):
-            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has malformed weights).")
+            raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has malformed weights or means).")
         return cls(body["features"], weights, bias, means)
 
 
@@ -165,7 +165,7 @@ class ScorerModel:
 
     def predict(self, text: str) -> tuple[float, bool]:
         """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""
-        name, parsed = _family(text)
+        name, parsed = family_and_tokens(text)
         model = self.families[name]
         if isinstance(model, Prior):
             return model.value(text, parsed), model.calibrated
