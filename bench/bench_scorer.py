@@ -28,11 +28,12 @@ from bench_decision import stats, time_calls  # noqa: E402
 from wilton_plugin.devstack import demo_config  # noqa: E402
 from wilton_plugin.metrics import Outcome  # noqa: E402
 from wilton_plugin.scoring.data import read_rows  # noqa: E402
-from wilton_plugin.scoring.model import LearnedScorer  # noqa: E402
+from wilton_plugin.scoring.model import LearnedScorer, family  # noqa: E402
 from wilton_plugin.service import WiltonService  # noqa: E402
 from wilton_plugin.settings import check_groups, parse_settings  # noqa: E402
 
 TARGET_P99_US = 200.0
+QUESTION = " How many coins does she have left?"
 ESSAY = ("Write a thoughtful essay about the history of the printing press and its effect on society, "
          "culture and politics, with examples from several countries. ")
 
@@ -59,13 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     options = "\nA." + options
     sources = {
         "choice": lambda n: (stem * (n // len(stem) + 1))[: max(0, n - len(options))] + options,
-        "quant": lambda n: " ".join(gsm_prompts)[:n],
+        "quant": lambda n: " ".join(gsm_prompts)[: n - len(QUESTION)] + QUESTION,  # a cut ending in a question
         "open": lambda n: (ESSAY * (n // len(ESSAY) + 1))[:n],
     }
     sizes = (100, 1000, 4000)
     for kind, make in sources.items():
         for chars in sizes:
             messages = [{"role": "user", "content": make(chars)}]
+            if family(make(chars)) != kind:  # the case must time the family it is named after
+                raise SystemExit(f"bench_scorer: the {kind}-{chars} prompt is scored as {family(make(chars))}")
             results[f"learned-{kind}-{chars}"] = stats(
                 time_calls(lambda i: scorer.score(messages), args.iterations, args.warmup))
     shuffled = list(prompts)

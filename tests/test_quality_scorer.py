@@ -197,13 +197,19 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     from wilton_plugin.scoring.model import Linear, Prior, family
 
     assert {family(r.prompt) for r in read_rows(MMLU)[::50]} == {"choice"}
-    assert sum(family(r.prompt) == "quant" for r in read_rows(GSM)) >= 0.99 * len(read_rows(GSM))
+    assert sum(family(r.prompt) == "quant" for r in read_rows(GSM)) == 654  # the 6 others use formal maths words
     assert family("Write a short poem about the sea.") == "open"
     # numbers in code or symbolic maths do not make a word problem: the word-problem model never saw those
     assert family("Write a Python function that returns the 10 largest of 1000 numbers.") == "open"
     assert family("Solve x^2 - 5x + 6 = 0 and check both roots.") == "open"
     assert family("What is the probability of rolling a total of at least 3 with two dice?") == "open"
     assert family("Tom has 3 apples and buys 5 more. How many apples does he have?") == "quant"
+    assert family("A shop sells 3 pens for $2. Calculate the cost of 12 pens.") == "quant"
+    # prose that quotes numbers without asking for a quantity is not a word problem
+    assert family("Write a 300-word persuasive essay arguing that cities should plant 10,000 trees a year.") == "open"
+    assert family("Write a 200-word story about 3 friends lost at sea. Can you make it funny?") == "open"
+    assert family("List each region with its revenue. North: $4.2 million, up 12%. South: $3.1 million, down 4%.") == "open"
+    assert family("Pretend you are a captain with 40 years at sea and a crew of 12. Give a rousing speech.") == "open"
     long_options = "Passage. " * 300 + "\nWhich is right?\n" + "".join(f"{c}. {'option text ' * 40}\n" for c in "ABCD")
     assert family(long_options) == "choice"  # options longer than the features' tail scan still count
     model = make_scorer("learned", None).model

@@ -1,8 +1,8 @@
 """The learned scorer's artifact (a small JSON file) and the scorer that applies it.
 
 A prompt belongs to one of three *families*: ``choice`` (it lists answer options A-D),
-``quant`` (free-form prose stating at least two quantities, without code or formal maths: word
-problems, estimates) and ``open`` (any other free-form prompt). A family trained on enough rows has its own linear model
+``quant`` (free-form prose stating at least two quantities and asking for one, without code or
+formal maths: word problems, estimates) and ``open`` (any other free-form prompt). A family trained on enough rows has its own linear model
 over its own feature set (``features`` for choice and open prompts, ``wordproblem`` for quant
 ones), with weights already divided by the training scale. They all predict the same quantity —
 the frontier's expected gain over local — so one table of quantiles of the training predictions
@@ -48,9 +48,11 @@ def family(text: str) -> str:
 def family_and_tokens(text: str) -> tuple[str, wordproblem.Tokens | None]:
     """The family, and the word-problem tokens when they were computed to decide it.
 
-    ``quant`` is for prose stating quantities (word problems); a prompt with code or formal maths
-    (symbols, or words such as "probability", "prove", "integer") is ``open`` whatever its numbers:
-    the word-problem model was not fitted to those.
+    ``quant`` is for prose stating quantities and asking for one (word problems); a prompt with
+    code or formal maths (symbols, or words such as "probability", "prove", "integer") is ``open``
+    whatever its numbers, and so is one that quotes numbers without asking for a quantity (an
+    essay of 300 words, figures to extract, a role-play): the word-problem model was not fitted to
+    those.
     """
     if features.is_multiple_choice(text):
         return "choice", None
@@ -59,7 +61,9 @@ def family_and_tokens(text: str) -> tuple[str, wordproblem.Tokens | None]:
         return "open", parsed
     head = text[: tasks.SCAN]
     formal = tasks.has_code(head, parsed[0]) or tasks.has_formal_maths(head, parsed[0])
-    return ("open" if formal else "quant"), parsed
+    if formal or not tasks.asks_for_quantity(text, parsed[0]):
+        return "open", parsed
+    return "quant", parsed
 
 
 @dataclass(frozen=True)

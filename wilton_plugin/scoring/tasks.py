@@ -18,6 +18,7 @@ more within a task.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from math import log1p
 
@@ -92,6 +93,14 @@ STRICT_MATHS = _words(
 _CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "{\n", "</", "\nimport ", "console.", "print(")
 _MATHS_SYMBOLS = ("^", "=", "√", "∫", "∑", "≤", "≥", "f(x)", "x²")
 SCAN = 1500  # the same head the word tokens come from
+# A word problem ends by asking for a quantity: in so many words, or as a question that is not a
+# request for writing, an extraction or a role-play (those quote numbers without asking for one).
+_QUANTITY_ASK = re.compile(
+    r"\b(?:how (?:many|much|long|old|far|fast|often|tall|big|heavy|large)|calculate|compute|find|determine"
+    r"|work out|what (?:percent|percentage|fraction|proportion))\b"
+)
+NOT_PROBLEMS = frozenset({"writing", "roleplay", "extraction"})
+ASK_CHARS = 400  # the ask is looked for in the last two sentences of this tail
 
 
 def _index(markers: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
@@ -124,6 +133,27 @@ def has_maths_notation(head: str) -> bool:
 def has_formal_maths(head: str, words: Sequence[str]) -> bool:
     """True when the text writes maths symbolically or in the words of formal maths."""
     return has_maths_notation(head) or not STRICT_MATHS.isdisjoint(words)
+
+
+def asks_for_quantity(text: str, words: Sequence[str]) -> bool:
+    """True when the prompt's last two sentences ask for a quantity, as a word problem does.
+
+    ``words`` are the lower-cased words of the head (for the task, read only when needed).
+    """
+    ask = _last_sentences(text[-ASK_CHARS:].rstrip().lower(), 2)
+    if _QUANTITY_ASK.search(ask):
+        return True
+    return "?" in ask and task(words, text[:SCAN]) not in NOT_PROBLEMS
+
+
+def _last_sentences(tail: str, count: int) -> str:
+    """The last ``count`` sentences of ``tail`` (ended by ". ", "? ", "! " or a line break)."""
+    end = len(tail) - 1  # the final stop ends the last sentence, it does not start it
+    for _ in range(count):
+        end = max(tail.rfind(". ", 0, end), tail.rfind("? ", 0, end), tail.rfind("! ", 0, end), tail.rfind("\n", 0, end))
+        if end < 0:
+            return tail
+    return tail[end + 1 :]
 
 
 def task(words: Sequence[str], head: str) -> str:
