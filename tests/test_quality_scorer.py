@@ -175,6 +175,12 @@ def test_bench_phi_json_with_an_outage(tmp_path):
     assert abs(report["overall_local_share"] - 0.75) < 0.02
     bad = _wiltonctl("bench", "phi", "--data", str(data), "--outage", "x", "--json")
     assert bad.returncode == 1 and "--outage" in bad.stderr
+    longer = _wiltonctl("bench", "phi", "--data", str(data), "--window", "100", "--requests", "1000", "--json")
+    assert longer.returncode == 0, longer.stderr
+    report = json.loads(longer.stdout)
+    assert report["n"] == 1000 and report["windows"] == 901 and report["max_window_dev_pp"] <= 4.0  # 2 * slack in 100
+    bad = _wiltonctl("bench", "phi", "--data", str(data), "--requests", "0")
+    assert bad.returncode == 1 and "--requests" in bad.stderr
 
 
 def test_window_metrics_by_hand():

@@ -181,7 +181,7 @@ def phi_report(
         target=target,
         window=window,
         overall_local_share=sum(local) / n if n else math.nan,
-        max_window_dev_pp=100.0 * max(deviations) if deviations else math.nan,
+        max_window_dev_pp=round(100.0 * max(deviations), 9) if deviations else math.nan,  # no float noise in reports
         windows_outside_1pp=sum(1 for d in deviations if d > 0.01 + 1e-12),
         windows=len(shares),
         recovery_requests=recovery,

@@ -53,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(phi)
     phi.add_argument("--window", type=int, default=500, help="window length in requests (default 500)")
     phi.add_argument("--outage", default=None, metavar="START:LEN", help="local tier down for requests START..START+LEN-1")
+    phi.add_argument("--requests", type=int, default=None, metavar="N",
+                     help="replay N requests, starting the file over in order when it runs out (default: the file once)")
     _scorer_options(phi)
     phi.set_defaults(func=_phi)
     cv = benches.add_parser(
@@ -169,8 +171,12 @@ def _phi(args: argparse.Namespace) -> int:
 
     if args.window < 1:
         raise ConfigError("--window", args.window, "Expected a whole number of requests >= 1.")
+    if args.requests is not None and args.requests < 1:
+        raise ConfigError("--requests", args.requests, "Expected a whole number of requests >= 1.")
     outage = _outage(args.outage)
     rows = read_rows(args.data)
+    if args.requests is not None:  # the file again from its start, in order: a sorted file drifts back
+        rows = [rows[i % len(rows)] for i in range(args.requests)]
     settings = _settings(args)
     debts: list[float] = []
     sent = route_prompts(prompts_only(rows), settings, seed=args.seed, outage=outage, debts=debts)
