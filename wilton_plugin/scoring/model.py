@@ -32,6 +32,10 @@ from wilton_plugin.scoring import features, tasks, wordproblem
 FORMAT = "wilton-scorer/2"
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "data" / "scorer-default.json"
 FAMILIES = ("choice", "quant", "open")
+# Word problems are short (GSM8K's longest is 597 characters): a longer prompt stating quantities is
+# a document (a report to extract from, a game's rules, a letter), where the word-problem model's
+# length and sentence counts would extrapolate far beyond anything it was fitted on.
+WORD_PROBLEM_MAX_CHARS = 1200
 # name -> (text, word-problem tokens -> value, whether the value is a gain to calibrate like a prediction)
 PRIORS: Mapping[str, tuple[Callable[[str, wordproblem.Tokens], float], bool]] = {
     "heuristic": (lambda text, parsed: heuristic_score(text), False),  # already a score in [0, 1]
@@ -50,18 +54,19 @@ def family_and_tokens(text: str) -> tuple[str, wordproblem.Tokens | None]:
 
     ``quant`` is for prose stating quantities and asking for one (word problems); a prompt with
     code or formal maths (symbols, or words such as "probability", "prove", "integer") is ``open``
-    whatever its numbers, and so is one that quotes numbers without asking for a quantity (an
-    essay of 300 words, figures to extract, a role-play): the word-problem model was not fitted to
-    those.
+    whatever its numbers, and so is a request that quotes numbers (it opens by instructing or
+    addressing the assistant, or does not end by asking for a quantity: an essay of 300 words,
+    figures to extract, a role-play) or a prompt longer than any word problem
+    (``WORD_PROBLEM_MAX_CHARS``): the word-problem model was not fitted to those.
     """
     if features.is_multiple_choice(text):
         return "choice", None
     parsed = wordproblem.tokens(text)
-    if wordproblem.quantities(parsed) < 2:
+    if len(text) > WORD_PROBLEM_MAX_CHARS or wordproblem.quantities(parsed) < 2:
         return "open", parsed
     head = text[: tasks.SCAN]
     formal = tasks.has_code(head, parsed[0]) or tasks.has_formal_maths(head, parsed[0])
-    if formal or not tasks.asks_for_quantity(text, parsed[0]):
+    if formal or tasks.opens_with_request(text) or not tasks.asks_for_quantity(text, parsed[0]):
         return "open", parsed
     return "quant", parsed
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from math import log1p
 
-VERSION = "tasks-1"
+VERSION = "tasks-2"
 
 # Expected frontier gain per task (correctness units; MMLU's mean is 0.12 and GSM8K's 0.21).
 GAINS: dict[str, float] = {
@@ -53,15 +53,13 @@ MARKERS: dict[str, frozenset[str]] = {
         "coding program programming script refactor repository endpoint unittest pytest"
     ),
     "maths": _words(
-        "equation equations solve integral derivative derivatives polynomial matrix matrices theorem prove proof "
-        "lemma probability probabilities expected variance sqrt root roots prime primes integer integers factor "
-        "factorial logarithm log sine cosine triangle circle radius diameter area perimeter vertices angle "
-        "geometric arithmetic sequence series sum product divisible modulo remainder fraction fractions"
+        "equation equations solve integral derivative derivatives polynomial matrix matrices theorem prove "
+        "lemma probability probabilities variance sqrt prime primes integer integers factorial logarithm sine "
+        "cosine triangle circle radius diameter perimeter vertices geometric sum divisible modulo"
     ),
     "reasoning": _words(
         "puzzle riddle logic logically deduce infer inference implies imply follows conclude paradox "
-        "taller shorter older younger brother brothers sister sisters father mother son daughter "
-        "belong odd whereas hypothetically suppose assume step reasoning"
+        "taller shorter older younger belong odd whereas hypothetically suppose assume step reasoning"
     ),
     "extraction": _words(
         "extract summarize summarise summary classify categorize categorise identify list rewrite paraphrase "
@@ -69,8 +67,9 @@ MARKERS: dict[str, frozenset[str]] = {
     ),
     "roleplay": _words("pretend roleplay role imagine act persona character embody"),
     "writing": _words(
-        "poem poems poetry haiku limerick sonnet story stories essay essays email emails letter blog post tweet "
-        "slogan speech lyrics song jingle novel tale headline caption toast invitation"
+        "write compose draft craft poem poems poetry haiku limerick sonnet story stories essay essays email emails "
+        "letter blog post tweet slogan slogans speech lyrics song jingle novel tale headline caption toast invitation "
+        "description"
     ),
     "knowledge": _words(
         "explain describe history historical cause causes why difference compare meaning define definition "
@@ -93,14 +92,27 @@ STRICT_MATHS = _words(
 _CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "{\n", "</", "\nimport ", "console.", "print(")
 _MATHS_SYMBOLS = ("^", "=", "√", "∫", "∑", "≤", "≥", "f(x)", "x²")
 SCAN = 1500  # the same head the word tokens come from
-# A word problem ends by asking for a quantity: in so many words, or as a question that is not a
-# request for writing, an extraction or a role-play (those quote numbers without asking for one).
+INSTRUCTION_WEIGHT = 3  # a marker in the first sentence counts this many times
+_TRANSLATE = {i: " " for i in range(128) if not chr(i).isalnum() and chr(i) not in "$.,/%'"}
+# A word problem is a story told in the third person that ends by asking for a quantity: in so
+# many words, or as a question that is not a request for writing, an extraction or a role-play
+# (those quote numbers without asking for one). A prompt that opens with an instruction to the
+# assistant (write, act as, extract…) or addresses it (you, let's, here is…) is a request, not a
+# word problem, whatever numbers it states.
 _QUANTITY_ASK = re.compile(
     r"\b(?:how (?:many|much|long|old|far|fast|often|tall|big|heavy|large)|calculate|compute|find|determine"
     r"|work out|what (?:percent|percentage|fraction|proportion))\b"
 )
 NOT_PROBLEMS = frozenset({"writing", "roleplay", "extraction"})
-ASK_CHARS = 400  # the ask is looked for in the last two sentences of this tail
+REQUEST_OPENERS = _words(
+    "write compose draft create generate give help act pretend imagine play roleplay role be extract label list "
+    "classify categorize categorise turn convert summarize summarise rewrite paraphrase translate format tell "
+    "suggest plan design describe explain discuss compare analyze analyse evaluate you you're your let's here "
+    "here's below"
+)
+_FIRST_WORD = re.compile(r"[a-z']+")
+ANSWER_FORM = _words("show explain justify give round express answer think")
+ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
 
 
 def _index(markers: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
@@ -136,14 +148,29 @@ def has_formal_maths(head: str, words: Sequence[str]) -> bool:
 
 
 def asks_for_quantity(text: str, words: Sequence[str]) -> bool:
-    """True when the prompt's last two sentences ask for a quantity, as a word problem does.
+    """True when the prompt ends by asking for a quantity, as a word problem does.
 
-    ``words`` are the lower-cased words of the head (for the task, read only when needed).
+    The ask is read in the last sentence, after up to two closing notes on the answer's form
+    ("(Round to the nearest cent.)", "Show your work."); ``words`` are the lower-cased words of the head, for the task, read only
+    when the ask is a bare question.
     """
-    ask = _last_sentences(text[-ASK_CHARS:].rstrip().lower(), 2)
+    tail = text[-ASK_CHARS:].rstrip().lower()
+    ask = _last_sentences(tail, 1)
+    for _ in range(2):  # skip notes on the answer's form: "(Round to the nearest cent.)", "Show your work."
+        first = _FIRST_WORD.search(ask)
+        if not (ask.lstrip().startswith("(") or (first is not None and first.group() in ANSWER_FORM)):
+            break
+        tail = tail[: len(tail) - len(ask)].rstrip()
+        ask = _last_sentences(tail, 1)
     if _QUANTITY_ASK.search(ask):
         return True
     return "?" in ask and task(words, text[:SCAN]) not in NOT_PROBLEMS
+
+
+def opens_with_request(text: str) -> bool:
+    """True when the prompt's first word instructs or addresses the assistant ("Write…", "You are…")."""
+    first = _FIRST_WORD.search(text[:64].lower())
+    return first is not None and first.group() in REQUEST_OPENERS
 
 
 def _last_sentences(tail: str, count: int) -> str:
@@ -156,12 +183,29 @@ def _last_sentences(tail: str, count: int) -> str:
     return tail[end + 1 :]
 
 
+def instruction_words(head: str) -> list[str]:
+    """The lower-cased words of the first sentence of at least three words (the request, usually)."""
+    start = 0
+    while start < len(head):
+        ends = [i for i in (head.find(". ", start), head.find("? ", start), head.find("! ", start), head.find("\n", start)) if i >= 0]
+        end = min(ends) if ends else len(head)
+        words = [w.strip(".,/%$") for w in head[start:end].lower().translate(_TRANSLATE).split()]
+        words = [w for w in words if w]
+        if len(words) >= 3:
+            return words
+        start = end + 1
+    return []
+
+
 def task(words: Sequence[str], head: str) -> str:
     """The prompt's task, from its lower-cased words and its raw head."""
     hits = dict.fromkeys(ORDER, 0)
     for word in words:
         for name in _WORD_INDEX.get(word, ()):
             hits[name] += 1
+    for word in instruction_words(head):  # the request itself outweighs the material it quotes
+        for name in _WORD_INDEX.get(word, ()):
+            hits[name] += INSTRUCTION_WEIGHT - 1
     if has_code_syntax(head):
         hits["code"] += 2
     if has_maths_notation(head):
