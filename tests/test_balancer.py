@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -232,6 +233,29 @@ def test_quantiles_bounded_memory_forgets_oldest() -> None:
     assert q.threshold(0.01) == 1.0  # every remembered score is 1.0: the zeros are forgotten
     q.add(0.0)
     assert len(q) == 16
+
+
+def test_a_uniform_prior_gives_the_training_threshold_at_once_and_real_scores_push_it_out() -> None:
+    q = ScoreQuantiles(size=16, uniform_prior=True)
+    assert len(q) == 16
+    assert q.threshold(0.25) == pytest.approx(0.75, abs=1 / 16)  # before any request
+    for _ in range(8):
+        q.add(0.1)
+    # the oldest (lowest) half of the prior is gone: the 12th of 8 x 0.1 and the grid's upper half
+    assert q.threshold(0.25) == 11.5 / 16
+    for _ in range(8):
+        q.add(0.1)
+    assert q.threshold(0.25) == 0.1 and len(q) == 16  # the prior is gone
+
+
+def test_the_service_uses_the_prior_only_for_a_scorer_with_uniform_scores() -> None:
+    from helpers import DEMO_MODEL_LIST, in_process_service
+
+    for scorer, remembered in (("learned", 512), ("heuristic", 1)):  # the window is full from the start
+        service = in_process_service(scorer={"name": scorer})
+        asyncio.run(service.route("chat", DEMO_MODEL_LIST, [{"role": "user", "content": "hello"}],
+                                  {"litellm_call_id": "c1", "metadata": {}}))
+        assert len(service.quantiles["chat"]) == remembered
 
 
 def test_quantiles_ignore_non_finite() -> None:

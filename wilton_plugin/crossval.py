@@ -41,6 +41,8 @@ class Split:
 class HeldOutScorer:
     """Scores each prompt with the score its own fold's model gave it (a ``Scorer``)."""
 
+    uniform = True  # the fold models' scores are training quantiles, like ``LearnedScorer``'s
+
     def __init__(self, scores: Mapping[str, float]) -> None:
         self.scores = scores
 

@@ -151,7 +151,9 @@ class WiltonService:
             debts = {k: v - previous.deltas.get(k, 0.0) for k, v in snapshot.debts.items()}
         else:
             debts = dict(snapshot.debts)
-        quantiles = self.quantiles.setdefault(model_group, ScoreQuantiles())
+        quantiles = self.quantiles.get(model_group)
+        if quantiles is None:
+            quantiles = self.quantiles[model_group] = ScoreQuantiles(uniform_prior=getattr(self.scorer, "uniform", False))
         decision = decide(facts, candidates, debts, self.settings, snapshot.runtime, quantiles, self.rng)
         quantiles.add(score)
 

@@ -99,12 +99,21 @@ def settle_debt(debt: float, delta: float, max_debt: float) -> float:
 
 
 class ScoreQuantiles:
-    """Recent difficulty scores, kept sorted, for the threshold: the (1 - p) quantile."""
+    """Recent difficulty scores, kept sorted, for the threshold: the (1 - p) quantile.
 
-    def __init__(self, size: int = 512) -> None:
+    With ``uniform_prior`` (a scorer whose scores are spread evenly over [0, 1] on its training
+    data, such as ``learned``) the window starts full of evenly spaced scores, which real ones push
+    out: right after a start the threshold is the training quantile instead of a guess from the
+    first few requests.
+    """
+
+    def __init__(self, size: int = 512, uniform_prior: bool = False) -> None:
         self._order: deque[float] = deque()
         self._sorted: list[float] = []
         self._size = size
+        if uniform_prior:
+            self._order.extend((i + 0.5) / size for i in range(size))
+            self._sorted = list(self._order)
 
     def __len__(self) -> int:
         return len(self._sorted)

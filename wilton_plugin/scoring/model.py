@@ -235,6 +235,8 @@ def _round(x: float) -> float:
 class LearnedScorer:
     """The ``learned`` scorer: the artifact's calibrated prediction for the last user message."""
 
+    uniform = True  # scores are training quantiles: evenly spread over [0, 1] on the training data
+
     def __init__(self, model: ScorerModel, path: str | None = None, load_seconds: float = 0.0) -> None:
         self.model = model
         self.path = path
