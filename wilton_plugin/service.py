@@ -153,7 +153,8 @@ class WiltonService:
             debts = dict(snapshot.debts)
         quantiles = self.quantiles.get(model_group)
         if quantiles is None:
-            quantiles = self.quantiles[model_group] = ScoreQuantiles(uniform_prior=getattr(self.scorer, "uniform", False))
+            uniform = getattr(self.scorer, "uniform", False)  # see core.scorer.Scorer
+            quantiles = self.quantiles[model_group] = ScoreQuantiles(uniform_prior=uniform)
         decision = decide(facts, candidates, debts, self.settings, snapshot.runtime, quantiles, self.rng)
         quantiles.add(score)
 

@@ -14,7 +14,12 @@ from typing import Any, Protocol
 
 
 class Scorer(Protocol):
-    """Rates a request's difficulty from its messages; must be fast and never raise on odd input."""
+    """Rates a request's difficulty from its messages; must be fast and never raise on odd input.
+
+    A scorer whose scores are spread evenly over [0, 1] on its training data sets the class
+    attribute ``uniform = True``: the balancer then starts its threshold window from that
+    distribution instead of from the first requests (``ScoreQuantiles(uniform_prior=True)``).
+    """
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Difficulty in [0, 1]."""

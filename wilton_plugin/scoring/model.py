@@ -2,9 +2,10 @@
 
 A prompt belongs to one of three *families*: ``choice`` (it lists answer options A-D),
 ``quant`` (free-form prose stating at least two quantities and asking for one, without code or
-formal maths: word problems, estimates) and ``open`` (any other free-form prompt). A family trained on enough rows has its own linear model
-over its own feature set (``features`` for choice and open prompts, ``wordproblem`` for quant
-ones), with weights already divided by the training scale. They all predict the same quantity —
+formal maths: word problems, estimates) and ``open`` (any other free-form prompt). A family
+trained on enough rows has its own linear model over its own feature set (``features`` for
+choice and open prompts, ``wordproblem`` for quant ones), with weights already divided by the
+training scale. They all predict the same quantity —
 the frontier's expected gain over local — so one table of quantiles of the training predictions
 turns any of them into a score: the fraction of training prompts predicted to gain less, in
 [0, 1], spread evenly, so thresholds keep their meaning when the model is retrained. A family

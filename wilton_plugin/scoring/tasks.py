@@ -113,6 +113,7 @@ REQUEST_OPENERS = _words(
 _FIRST_WORD = re.compile(r"[a-z']+")
 ANSWER_FORM = _words("show explain justify give round express answer think")
 ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
+_STOPS = (". ", "? ", "! ", "\n")  # what ends a sentence
 
 
 def _index(markers: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
@@ -151,8 +152,8 @@ def asks_for_quantity(text: str, words: Sequence[str]) -> bool:
     """True when the prompt ends by asking for a quantity, as a word problem does.
 
     The ask is read in the last sentence, after up to two closing notes on the answer's form
-    ("(Round to the nearest cent.)", "Show your work."); ``words`` are the lower-cased words of the head, for the task, read only
-    when the ask is a bare question.
+    ("(Round to the nearest cent.)", "Show your work."); ``words`` are the lower-cased words of the
+    head, for the task, read only when the ask is a bare question.
     """
     tail = text[-ASK_CHARS:].rstrip().lower()
     ask = _last_sentences(tail, 1)
@@ -177,7 +178,7 @@ def _last_sentences(tail: str, count: int) -> str:
     """The last ``count`` sentences of ``tail`` (ended by ". ", "? ", "! " or a line break)."""
     end = len(tail) - 1  # the final stop ends the last sentence, it does not start it
     for _ in range(count):
-        end = max(tail.rfind(". ", 0, end), tail.rfind("? ", 0, end), tail.rfind("! ", 0, end), tail.rfind("\n", 0, end))
+        end = max(tail.rfind(stop, 0, end) for stop in _STOPS)
         if end < 0:
             return tail
     return tail[end + 1 :]
@@ -187,7 +188,7 @@ def instruction_words(head: str) -> list[str]:
     """The lower-cased words of the first sentence of at least three words (the request, usually)."""
     start = 0
     while start < len(head):
-        ends = [i for i in (head.find(". ", start), head.find("? ", start), head.find("! ", start), head.find("\n", start)) if i >= 0]
+        ends = [i for i in (head.find(stop, start) for stop in _STOPS) if i >= 0]
         end = min(ends) if ends else len(head)
         words = [w.strip(".,/%$") for w in head[start:end].lower().translate(_TRANSLATE).split()]
         words = [w for w in words if w]
