@@ -18,8 +18,8 @@ from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family
 
 FAMILY_MEANING = {
     "choice": "lists answer options",
-    "quant": "states quantities in prose (word problem)",
-    "open": "other free-form prompt",
+    "quant": "a story stating quantities that asks for one (word problem)",
+    "open": "any other free-form prompt or request",
 }
 
 
