@@ -216,6 +216,8 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     assert family("Write a 200-word story about 3 friends lost at sea. Can you make it funny?") == "open"
     assert family("List each region with its revenue. North: $4.2 million, up 12%. South: $3.1 million, down 4%.") == "open"
     assert family("Pretend you are a captain with 40 years at sea and a crew of 12. Give a rousing speech.") == "open"
+    assert family("You are a sommelier. A guest orders 2 bottles for 6 people. How many glasses do you pour?") == "open"
+    assert family("You have 5 apples and eat 2. How many apples are left?") == "quant"  # told in the second person
     long_options = "Passage. " * 300 + "\nWhich is right?\n" + "".join(f"{c}. {'option text ' * 40}\n" for c in "ABCD")
     assert family(long_options) == "choice"  # options longer than the features' tail scan still count
     model = make_scorer("learned", None).model

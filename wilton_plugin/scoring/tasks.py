@@ -107,9 +107,9 @@ NOT_PROBLEMS = frozenset({"writing", "roleplay", "extraction"})
 REQUEST_OPENERS = _words(
     "write compose draft create generate give help act pretend imagine play roleplay role be extract label list "
     "classify categorize categorise turn convert summarize summarise rewrite paraphrase translate format tell "
-    "suggest plan design describe explain discuss compare analyze analyse evaluate you you're your let's here "
-    "here's below"
+    "suggest plan design describe explain discuss compare analyze analyse evaluate let's here here's below"
 )
+ADDRESS_VERBS = _words("are will should must")  # "You are…", "You will play…": casting, not a story
 _FIRST_WORD = re.compile(r"[a-z']+")
 ANSWER_FORM = _words("show explain justify give round express answer think")
 ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
@@ -169,9 +169,16 @@ def asks_for_quantity(text: str, words: Sequence[str]) -> bool:
 
 
 def opens_with_request(text: str) -> bool:
-    """True when the prompt's first word instructs or addresses the assistant ("Write…", "You are…")."""
-    first = _FIRST_WORD.search(text[:64].lower())
-    return first is not None and first.group() in REQUEST_OPENERS
+    """True when the prompt opens by instructing or casting the assistant ("Write…", "You are…").
+
+    "You have 5 apples…" is a word problem told in the second person; "You are a sommelier…" is not.
+    """
+    words = _FIRST_WORD.findall(text[:64].lower())[:2]
+    if not words:
+        return False
+    if words[0] in ("you", "you're", "you'll"):
+        return words[0] != "you" or (len(words) > 1 and words[1] in ADDRESS_VERBS)
+    return words[0] in REQUEST_OPENERS
 
 
 def _last_sentences(tail: str, count: int) -> str:
