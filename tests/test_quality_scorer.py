@@ -218,6 +218,8 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     assert family("Pretend you are a captain with 40 years at sea and a crew of 12. Give a rousing speech.") == "open"
     assert family("You are a sommelier. A guest orders 2 bottles for 6 people. How many glasses do you pour?") == "open"
     assert family("You have 5 apples and eat 2. How many apples are left?") == "quant"  # told in the second person
+    for cue in ("Let's think step by step.", "Answer:", "\nA:", "(Round to the nearest cent.)"):  # notes after the ask
+        assert family(f"Tom has 3 apples and buys 5 more. How many apples does he have? {cue}") == "quant", cue
     long_options = "Passage. " * 300 + "\nWhich is right?\n" + "".join(f"{c}. {'option text ' * 40}\n" for c in "ABCD")
     assert family(long_options) == "choice"  # options longer than the features' tail scan still count
     model = make_scorer("learned", None).model

@@ -111,7 +111,7 @@ REQUEST_OPENERS = _words(
 )
 ADDRESS_VERBS = _words("are will should must")  # "You are…", "You will play…": casting, not a story
 _FIRST_WORD = re.compile(r"[a-z']+")
-ANSWER_FORM = _words("show explain justify give round express answer think")
+ANSWER_FORM = _words("show explain justify give round express answer think let's")
 ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
 _STOPS = (". ", "? ", "! ", "\n")  # what ends a sentence
 
@@ -152,14 +152,15 @@ def asks_for_quantity(text: str, words: Sequence[str]) -> bool:
     """True when the prompt ends by asking for a quantity, as a word problem does.
 
     The ask is read in the last sentence, after up to two closing notes on the answer's form
-    ("(Round to the nearest cent.)", "Show your work."); ``words`` are the lower-cased words of the
+    ("(Round to the nearest cent.)", "Show your work.", an "Answer:" cue); ``words`` are the lower-cased words of the
     head, for the task, read only when the ask is a bare question.
     """
     tail = text[-ASK_CHARS:].rstrip().lower()
     ask = _last_sentences(tail, 1)
-    for _ in range(2):  # skip notes on the answer's form: "(Round to the nearest cent.)", "Show your work."
+    for _ in range(2):  # skip notes on the answer's form ("(Round to the nearest cent.)", "Show your work.", "A:")
         first = _FIRST_WORD.search(ask)
-        if not (ask.lstrip().startswith("(") or (first is not None and first.group() in ANSWER_FORM)):
+        cue = ask.rstrip().endswith(":") and len(ask.split()) <= 2
+        if not (cue or ask.lstrip().startswith("(") or (first is not None and first.group() in ANSWER_FORM)):
             break
         tail = tail[: len(tail) - len(ask)].rstrip()
         ask = _last_sentences(tail, 1)
