@@ -4,7 +4,8 @@ Cases: ``learned-F-N`` (``LearnedScorer.score`` on a prompt of family F cut/repe
 characters, N in 100, 1000, 4000: ``choice`` = the longest MMLU passage with its options at the
 end, ``quant`` = GSM8K problems run together and cut to at most ``WORD_PROBLEM_MAX_CHARS``, ending
 in a question, ``open`` = an essay request, ``open-numbers`` = the same problems as a 4,000-character
-document, which the open family's prior scores), ``learned-data`` (every prompt of the shipped MMLU/GSM8K files, as they are),
+document, which the open family's prior scores, ``open-lines`` = a 4,000-character pasted table of
+short lines, ``open-cjk`` = a 4,000-character Chinese request), ``learned-data`` (every prompt of the shipped MMLU/GSM8K files, as they are),
 ``route-learned`` (``WiltonService.route`` + ``served`` with ``scorer.name: learned``, short
 prompts), ``load`` (reading the shipped artifact). Target: scorer p99 < 200 µs up to 4,000 chars.
 
@@ -36,6 +37,8 @@ from wilton_plugin.settings import check_groups, parse_settings  # noqa: E402
 
 TARGET_P99_US = 200.0
 QUESTION = " How many coins does she have left?"
+TABLE = "id,qty,price\n1,4,2.50\n2,10,0.99\n3,7,13.00\n"
+CJK = "请解释一下光合作用的过程，以及它为什么对地球上的生命如此重要。"
 ESSAY = ("Write a thoughtful essay about the history of the printing press and its effect on society, "
          "culture and politics, with examples from several countries. ")
 
@@ -68,11 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         "quant": ("quant", lambda n: word_problems[: min(n, WORD_PROBLEM_MAX_CHARS) - len(QUESTION)] + QUESTION),
         "open": ("open", lambda n: (ESSAY * (n // len(ESSAY) + 1))[:n]),
         "open-numbers": ("open", lambda n: word_problems[: n - len(QUESTION)] + QUESTION),
+        "open-lines": ("open", lambda n: (TABLE * (n // len(TABLE) + 1))[:n]),  # a pasted table: many short lines
+        "open-cjk": ("open", lambda n: (CJK * (n // len(CJK) + 1))[:n]),  # another script: no ASCII fast paths
     }
     sizes = (100, 1000, 4000)
     for kind, (expected, make) in cases.items():
         for chars in sizes:
-            if kind == "open-numbers" and chars <= WORD_PROBLEM_MAX_CHARS:
+            if kind in ("open-numbers", "open-lines", "open-cjk") and chars <= WORD_PROBLEM_MAX_CHARS:
                 continue
             text = make(chars)
             if family(text) != expected:  # the case must time the family it is named after

@@ -19,6 +19,7 @@ CHOICE_TAIL = 2000  # characters searched, from the end, for answer options
 STEM_SCAN = 800  # bytes before the options scanned for the stem's numbers and units
 
 _OPTION = re.compile(r"(?m)^[ \t]*\(?([A-Ja-j])[.)][ \t]?(.*)$")
+MAX_OPTION_LINES = 20  # the last ones: two blocks of "A".."J" (the shipped data has at most 5)
 _CHOICE_MARKS = tuple(tuple(f"\n{before}{letter}{after}" for before, after in (("", "."), ("", ")"), ("(", ")")))
                       for letter in "ABCD")
 # bytes.translate maps: digits -> "0", "."/"," -> "." and the rest -> " " (numbers are then the
@@ -130,7 +131,7 @@ def parts(text: str) -> tuple[list[float], set[str]]:
     raw = text.encode("utf-8", "replace")
     lower = text.lower()
     low_raw = lower.encode("utf-8", "replace")
-    matches = list(_OPTION.finditer(text))
+    matches = list(_OPTION.finditer(text))[-MAX_OPTION_LINES:]  # a long lettered list costs no more than a question
     options = [m.groups() for m in matches]
     if len(options) >= 2:
         first = text.find("\n" + options[0][0])

@@ -93,7 +93,7 @@ _CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "{\n", "</", "\nimport 
 _MATHS_SYMBOLS = ("^", "=", "√", "∫", "∑", "≤", "≥", "f(x)", "x²")
 SCAN = 1500  # the same head the word tokens come from
 INSTRUCTION_WEIGHT = 3  # a marker in the first sentence counts this many times
-_TRANSLATE = {i: " " for i in range(128) if not chr(i).isalnum() and chr(i) not in "$.,/%'"}
+_LETTERS = re.compile(r"[a-z]+")  # marker words are plain letters
 # A word problem is a story told in the third person that ends by asking for a quantity: in so
 # many words, or as a question that is not a request for writing, an extraction or a role-play
 # (those quote numbers without asking for one). A prompt that opens with an instruction to the
@@ -114,6 +114,9 @@ _FIRST_WORD = re.compile(r"[a-z']+")
 ANSWER_FORM = _words("show explain justify give round express answer think let's")
 ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
 _STOPS = (". ", "? ", "! ", "\n")  # what ends a sentence
+_STOP = re.compile(r"[.?!] |\n")
+INSTRUCTION_SENTENCES = 4
+INSTRUCTION_CHARS = 400  # of a sentence that long, its start is the request
 
 
 def _index(markers: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
@@ -193,16 +196,19 @@ def _last_sentences(tail: str, count: int) -> str:
 
 
 def instruction_words(head: str) -> list[str]:
-    """The lower-cased words of the first sentence of at least three words (the request, usually)."""
+    """The lower-cased words of the first sentence of at least three words (the request, usually).
+
+    Only the first ``INSTRUCTION_SENTENCES`` sentences are looked at, in one pass: a paste of many
+    short lines (a CSV, a list) costs no more than prose.
+    """
     start = 0
-    while start < len(head):
-        ends = [i for i in (head.find(stop, start) for stop in _STOPS) if i >= 0]
-        end = min(ends) if ends else len(head)
-        words = [w.strip(".,/%$") for w in head[start:end].lower().translate(_TRANSLATE).split()]
-        words = [w for w in words if w]
+    for index, stop in enumerate(_STOP.finditer(head + "\n")):
+        if index >= INSTRUCTION_SENTENCES:
+            break
+        words = _LETTERS.findall(head[start : min(stop.start(), start + INSTRUCTION_CHARS)].lower())
         if len(words) >= 3:
             return words
-        start = end + 1
+        start = stop.end()
     return []
 
 
