@@ -6,7 +6,8 @@ and ranks the categories where frontier models lead most in published per-catego
 (code, maths, reasoning) above those where open models are close (writing, role-play,
 humanities, extraction). ``tests/data/open_prompts.csv`` (96 prompts) was used while designing
 the rules; ``open_prompts_heldout.csv`` (80 prompts, written separately, first scored once the
-rules were fixed) checks that they generalise. Neither holds outcomes: "AUC" is the probability
+rules were fixed, then looked at) and ``open_prompts_heldout2.csv`` (80 more, written and scored
+once at the end of session 5, before and after its last change) check that they generalise. Neither holds outcomes: "AUC" is the probability
 that a prompt of a high-gain category scores above one of a low-gain category, not a quality
 measure.
 
@@ -29,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from wilton_plugin.scoring import tasks, wordproblem  # noqa: E402
 from wilton_plugin.scoring.model import LearnedScorer, family  # noqa: E402
 
-FILES = (ROOT / "tests" / "data" / "open_prompts.csv", ROOT / "tests" / "data" / "open_prompts_heldout.csv")
+FILES = tuple(ROOT / "tests" / "data" / name for name in ("open_prompts.csv", "open_prompts_heldout.csv",
+                                                         "open_prompts_heldout2.csv"))
 HIGH = ("coding", "math", "reasoning")
 LOW = ("writing", "roleplay", "humanities", "extraction")
 # the task reading each category should get (stem and humanities have two acceptable readings)

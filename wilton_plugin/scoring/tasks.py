@@ -58,8 +58,10 @@ MARKERS: dict[str, frozenset[str]] = {
         "cosine triangle circle radius diameter perimeter vertices geometric sum divisible modulo"
     ),
     "reasoning": _words(
-        "puzzle riddle logic logically deduce infer inference implies imply follows conclude paradox "
-        "taller shorter older younger belong odd whereas hypothetically suppose assume step reasoning"
+        "puzzle puzzles riddle riddles logic logically deduce deduction infer inference implies imply follows "
+        "conclude paradox taller shorter older younger belong odd whereas hypothetically suppose assume step "
+        "reasoning liar liars knight knights knave knaves truthful teaser brainteaser trick tricky lateral clue "
+        "clues seated seating arrangement cousin nephew niece uncle aunt grandfather grandmother related"
     ),
     "extraction": _words(
         "extract summarize summarise summary classify categorize categorise identify list rewrite paraphrase "
