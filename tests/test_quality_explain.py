@@ -59,6 +59,23 @@ def test_a_prior_family_names_its_task():
     assert "effects" not in report and 0.0 <= report["score"] <= 1.0
 
 
+@pytest.mark.parametrize(
+    ("prompt", "family", "reason"),
+    [
+        ("Which is right?\nA. x\nB. y\nC. z\nD. w", "choice", "lists answer options"),
+        ("Tom has 3 apples and buys 5 more. How many does he have?", "quant", "a word problem"),
+        ("Write a 300-word essay on planting 10,000 trees.", "open", "opens by instructing"),
+        ("The budget was $4.2 million in 2021 and $5.1 million in 2022.", "open", "does not end by asking"),
+        ("Solve x^2 - 5x + 6 = 0 for both roots.", "open", "code or formal maths"),
+        ("Tom has 3 apples. " * 80 + "How many?", "open", "longer than a word problem: over 1,200"),
+        ("Tell me about the sea.", "open", "fewer than two quantities"),
+    ],
+)
+def test_the_family_comes_with_its_reason(prompt, family, reason):
+    report = explain(LearnedScorer.load().model, prompt)
+    assert report["family"] == family and reason in report["family_reason"]
+
+
 def test_means_of_the_wrong_length_are_refused():
     body = json.loads(DEFAULT_ARTIFACT.read_text(encoding="utf-8"))
     body["families"]["choice"]["means"] = body["families"]["choice"]["means"][:-1]

@@ -48,7 +48,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, sort_keys=True))
         return 0
-    print(f"family     {report['family']} ({report['family_meaning']})")
+    print(f"family     {report['family']} ({report['family_reason']})")
     print(f"model      {report['model']}  [{scorer.path}]")
     if report.get("task"):
         print(f"task       {report['task']}")

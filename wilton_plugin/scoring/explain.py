@@ -14,23 +14,16 @@ import math
 from typing import Any
 
 from wilton_plugin.scoring import features, tasks, wordproblem
-from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_and_tokens
-
-FAMILY_MEANING = {
-    "choice": "lists answer options",
-    "quant": "a story stating quantities that asks for one (word problem)",
-    "open": "any other free-form prompt or request",
-}
-
+from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_reason
 
 def explain(model: ScorerModel, text: str, top: int = 8) -> dict[str, Any]:
     """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects."""
-    name, parsed = family_and_tokens(text)
+    name, reason, parsed = family_reason(text)
     scorer = model.families[name]
     value, is_gain = model.predict(text)
     out: dict[str, Any] = {
         "family": name,
-        "family_meaning": FAMILY_MEANING[name],
+        "family_reason": reason,
         "score": model.calibrate(value) if is_gain else value,
         "predicted_gain": value if is_gain else None,
     }

@@ -51,7 +51,13 @@ def family(text: str) -> str:
 
 
 def family_and_tokens(text: str) -> tuple[str, wordproblem.Tokens | None]:
-    """The family, and the word-problem tokens when they were computed to decide it.
+    """The family, and the word-problem tokens when they were computed to decide it."""
+    name, _, parsed = family_reason(text)
+    return name, parsed
+
+
+def family_reason(text: str) -> tuple[str, str, wordproblem.Tokens | None]:
+    """The family, why (a short phrase, for ``wiltonctl score``), and the word-problem tokens if computed.
 
     ``quant`` is for prose stating quantities and asking for one (word problems); a prompt with
     code or formal maths (symbols, or words such as "probability", "prove", "integer") is ``open``
@@ -61,15 +67,20 @@ def family_and_tokens(text: str) -> tuple[str, wordproblem.Tokens | None]:
     (``WORD_PROBLEM_MAX_CHARS``): the word-problem model was not fitted to those.
     """
     if features.is_multiple_choice(text):
-        return "choice", None
+        return "choice", "lists answer options", None
     parsed = wordproblem.tokens(text)
-    if len(text) > WORD_PROBLEM_MAX_CHARS or wordproblem.quantities(parsed) < 2:
-        return "open", parsed
+    if len(text) > WORD_PROBLEM_MAX_CHARS:
+        return "open", f"longer than a word problem: over {WORD_PROBLEM_MAX_CHARS:,} characters", parsed
+    if wordproblem.quantities(parsed) < 2:
+        return "open", "states fewer than two quantities", parsed
     head = text[: tasks.SCAN]
-    formal = tasks.has_code(head, parsed[0]) or tasks.has_formal_maths(head, parsed[0])
-    if formal or tasks.opens_with_request(text) or not tasks.asks_for_quantity(text, parsed[0]):
-        return "open", parsed
-    return "quant", parsed
+    if tasks.has_code(head, parsed[0]) or tasks.has_formal_maths(head, parsed[0]):
+        return "open", "code or formal maths", parsed
+    if tasks.opens_with_request(text):
+        return "open", "opens by instructing or casting the assistant", parsed
+    if not tasks.asks_for_quantity(text, parsed[0]):
+        return "open", "does not end by asking for a quantity", parsed
+    return "quant", "a word problem: a story stating quantities that asks for one", parsed
 
 
 @dataclass(frozen=True)
