@@ -99,8 +99,8 @@ _LETTERS = re.compile(r"[a-z]+")  # marker words are plain letters
 # A word problem is a story told in the third person that ends by asking for a quantity: in so
 # many words, or as a question that is not a request for writing, an extraction or a role-play
 # (those quote numbers without asking for one). A prompt that opens with an instruction to the
-# assistant (write, act as, extract…) or addresses it (you, let's, here is…) is a request, not a
-# word problem, whatever numbers it states.
+# assistant (write, act as, extract…) or casts it ("You are…", "Let's…", "Here is…") is a request,
+# not a word problem, whatever numbers it states.
 _QUANTITY_ASK = re.compile(
     r"\b(?:how (?:many|much|long|old|far|fast|often|tall|big|heavy|large)|calculate|compute|find|determine"
     r"|work out|what (?:percent|percentage|fraction|proportion))\b"
@@ -116,7 +116,7 @@ _FIRST_WORD = re.compile(r"[a-z']+")
 ANSWER_FORM = _words("show explain justify give round express answer think let's")
 ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
 _STOPS = (". ", "? ", "! ", "\n")  # what ends a sentence
-_STOP = re.compile(r"[.?!] |\n")
+_STOP = re.compile(r"[.?!] |\n")  # the same, as a pattern
 INSTRUCTION_SENTENCES = 4
 INSTRUCTION_CHARS = 400  # of a sentence that long, its start is the request
 
@@ -157,18 +157,18 @@ def asks_for_quantity(text: str, words: Sequence[str]) -> bool:
     """True when the prompt ends by asking for a quantity, as a word problem does.
 
     The ask is read in the last sentence, after up to two closing notes on the answer's form
-    ("(Round to the nearest cent.)", "Show your work.", an "Answer:" cue); ``words`` are the lower-cased words of the
-    head, for the task, read only when the ask is a bare question.
+    ("(Round to the nearest cent.)", "Show your work.", an "Answer:" cue); ``words`` are the
+    lower-cased words of the head, for the task, read only when the ask is a bare question.
     """
     tail = text[-ASK_CHARS:].rstrip().lower()
-    ask = _last_sentences(tail, 1)
-    for _ in range(2):  # skip notes on the answer's form ("(Round to the nearest cent.)", "Show your work.", "A:")
+    ask = _last_sentence(tail)
+    for _ in range(2):  # skip notes on the answer's form
         first = _FIRST_WORD.search(ask)
         cue = ask.rstrip().endswith(":") and len(ask.split()) <= 2
         if not (cue or ask.lstrip().startswith("(") or (first is not None and first.group() in ANSWER_FORM)):
             break
         tail = tail[: len(tail) - len(ask)].rstrip()
-        ask = _last_sentences(tail, 1)
+        ask = _last_sentence(tail)
     if _QUANTITY_ASK.search(ask):
         return True
     return "?" in ask and task(words, text[:SCAN]) not in NOT_PROBLEMS
@@ -187,14 +187,10 @@ def opens_with_request(text: str) -> bool:
     return words[0] in REQUEST_OPENERS
 
 
-def _last_sentences(tail: str, count: int) -> str:
-    """The last ``count`` sentences of ``tail`` (ended by ". ", "? ", "! " or a line break)."""
-    end = len(tail) - 1  # the final stop ends the last sentence, it does not start it
-    for _ in range(count):
-        end = max(tail.rfind(stop, 0, end) for stop in _STOPS)
-        if end < 0:
-            return tail
-    return tail[end + 1 :]
+def _last_sentence(tail: str) -> str:
+    """The last sentence of ``tail`` (sentences end with ". ", "? ", "! " or a line break)."""
+    end = max(tail.rfind(stop, 0, len(tail) - 1) for stop in _STOPS)  # a final stop ends it, not starts it
+    return tail if end < 0 else tail[end + 1 :]
 
 
 def instruction_words(head: str) -> list[str]:
