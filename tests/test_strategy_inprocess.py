@@ -68,6 +68,8 @@ async def test_an_exception_inside_wilton_fails_open_and_is_counted(caplog):
     service = _service(registry)
 
     class BrokenScorer:
+        uniform = False
+
         def score(self, messages):
             raise RuntimeError("scorer exploded")
 

@@ -153,8 +153,7 @@ class WiltonService:
             debts = dict(snapshot.debts)
         quantiles = self.quantiles.get(model_group)
         if quantiles is None:
-            uniform = getattr(self.scorer, "uniform", False)  # see core.scorer.Scorer
-            quantiles = self.quantiles[model_group] = ScoreQuantiles(uniform_prior=uniform)
+            quantiles = self.quantiles[model_group] = ScoreQuantiles(uniform_prior=self.scorer.uniform)
         decision = decide(facts, candidates, debts, self.settings, snapshot.runtime, quantiles, self.rng)
         quantiles.add(score)
 

@@ -16,10 +16,12 @@ from typing import Any, Protocol
 class Scorer(Protocol):
     """Rates a request's difficulty from its messages; must be fast and never raise on odd input.
 
-    A scorer whose scores are spread evenly over [0, 1] on its training data sets the class
-    attribute ``uniform = True``: the balancer then starts its threshold window from that
-    distribution instead of from the first requests (``ScoreQuantiles(uniform_prior=True)``).
+    ``uniform`` is True when its scores are spread evenly over [0, 1] on its training data: the
+    balancer then starts its threshold window from that distribution instead of from the first
+    requests (``ScoreQuantiles(uniform_prior=True)``).
     """
+
+    uniform: bool
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Difficulty in [0, 1]."""
@@ -82,6 +84,8 @@ def heuristic_score(text: str) -> float:
 class HeuristicScorer:
     """Length and reasoning/code/maths markers, squashed to [0, 1]; no model, no artifact."""
 
+    uniform = False  # its scores bunch where the markers put them
+
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Difficulty in [0, 1] of the last user message."""
         return heuristic_score(message_text(messages))
@@ -89,6 +93,8 @@ class HeuristicScorer:
 
 class ConstantScorer:
     """Every request equally hard: the balancer then only holds the share (useful as a baseline)."""
+
+    uniform = False
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Always 0.5."""

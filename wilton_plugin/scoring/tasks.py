@@ -115,8 +115,7 @@ ADDRESS_VERBS = _words("are will should must")  # "You areâ€¦", "You will playâ€
 _FIRST_WORD = re.compile(r"[a-z']+")
 ANSWER_FORM = _words("show explain justify give round express answer think let's")
 ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
-_STOPS = (". ", "? ", "! ", "\n")  # what ends a sentence
-_STOP = re.compile(r"[.?!] |\n")  # the same, as a pattern
+_STOP = re.compile(r"[.?!] |\n")  # what ends a sentence
 INSTRUCTION_SENTENCES = 4
 INSTRUCTION_CHARS = 400  # of a sentence that long, its start is the request
 
@@ -188,9 +187,11 @@ def opens_with_request(text: str) -> bool:
 
 
 def _last_sentence(tail: str) -> str:
-    """The last sentence of ``tail`` (sentences end with ". ", "? ", "! " or a line break)."""
-    end = max(tail.rfind(stop, 0, len(tail) - 1) for stop in _STOPS)  # a final stop ends it, not starts it
-    return tail if end < 0 else tail[end + 1 :]
+    """The last sentence of ``tail`` (sentences end with ``_STOP``; a stop at its very end closes it)."""
+    start = 0
+    for stop in _STOP.finditer(tail, 0, len(tail) - 1):
+        start = stop.end()
+    return tail[start:]
 
 
 def instruction_words(head: str) -> list[str]:

@@ -60,9 +60,10 @@ def train(rows: Sequence[Row], *, seed: int = 0, l2: float | None = None, source
 
     if len(rows) < 10:
         raise ValueError(f"need at least 10 labelled rows to train, got {len(rows)}")
+    families = [family(row.prompt) for row in rows]
     by_family: dict[str, list[Row]] = {name: [] for name in FAMILIES}
-    for row in rows:
-        by_family[family(row.prompt)].append(row)
+    for row, name in zip(rows, families):
+        by_family[name].append(row)
     models: dict[str, Linear | Prior] = {}
     fallback: Linear | None = None
     for name in FAMILIES:
@@ -77,7 +78,7 @@ def train(rows: Sequence[Row], *, seed: int = 0, l2: float | None = None, source
             models[name] = fallback
     rounded = ScorerModel(models, (0.0, 1.0), {}).to_json()
     models = dict(ScorerModel.from_json(rounded).families)  # calibrate what is shipped: the rounded weights
-    learned = [(r, m) for r in rows if isinstance(m := models[family(r.prompt)], Linear)]
+    learned = [(r, m) for r, name in zip(rows, families) if isinstance(m := models[name], Linear)]
     if not learned:
         raise ValueError("no training row belongs to a family with a learned model")
     predictions = np.array([m.raw(r.prompt) for r, m in learned])
