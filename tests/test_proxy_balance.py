@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import random
 from pathlib import Path
 
 import httpx
@@ -54,9 +55,8 @@ def test_400_sequential_requests_hold_three_to_one_exactly(proxy):
     assert {o.tier for o in outcomes} == {"selfhost", "edge", "frontier"}
 
 
-def test_inside_the_band_the_learned_scorer_picks_the_frontier_requests(proxy):
-    """One prompt in four is one the learned scorer rates hard and the heuristic easy; the other three
-    the reverse. The proxy sends the first kind to the frontier: it runs the learned scorer."""
+def _hard_and_easy() -> tuple[str, list[str]]:
+    """One shared prompt the learned scorer rates hard and the heuristic easy, and three the reverse."""
     learned = LearnedScorer.load()
     data = Path(__file__).resolve().parent.parent / "data" / "routing-eval"
     rows = [r for f in ("mmlu_dev.csv", "gsm8k_dev.csv") for r in read_rows(data / f)[::7] if len(r.prompt) < 600]
@@ -64,17 +64,49 @@ def test_inside_the_band_the_learned_scorer_picks_the_frontier_requests(proxy):
     ranked = sorted(gap, key=gap.get)
     hard, easy = ranked[-1], ranked[:3]
     assert gap[hard] > 0.5 and all(gap[e] < -0.3 for e in easy)
+    return hard, easy
+
+
+def _tiers(proxy, conversations: list[tuple[str, list[dict]]]) -> dict[str, list[str]]:
     c = client(proxy)
-    sent: dict[str, list[str]] = {"hard": [], "easy": []}
-    for i in range(48):
-        kind, prompt = ("hard", hard) if i % 4 == 0 else ("easy", easy[i % 4 - 1])
-        raw = c.chat.completions.with_raw_response.create(
-            model="chat", messages=[{"role": "user", "content": prompt}], max_tokens=8)
+    sent: dict[str, list[str]] = {}
+    for kind, messages in conversations:
+        raw = c.chat.completions.with_raw_response.create(model="chat", messages=messages, max_tokens=8)
         raw.parse()
-        sent[kind].append(raw.headers["x-wilton-tier"])
+        sent.setdefault(kind, []).append(raw.headers["x-wilton-tier"])
+    return sent
+
+
+def test_inside_the_band_the_learned_scorer_picks_the_frontier_requests(proxy):
+    """One prompt in four is one the learned scorer rates hard and the heuristic easy; the other three
+    the reverse. The proxy sends the first kind to the frontier: it runs the learned scorer."""
+    hard, easy = _hard_and_easy()
+    sent = _tiers(proxy, [("hard", [{"role": "user", "content": hard}]) if i % 4 == 0
+                          else ("easy", [{"role": "user", "content": easy[i % 4 - 1]}]) for i in range(48)])
     hard_frontier = sent["hard"].count("frontier")
     easy_frontier = sent["easy"].count("frontier")
     print(f"hard prompts on the frontier: {hard_frontier}/12, easy: {easy_frontier}/36")
+    assert hard_frontier >= 10 and easy_frontier <= 2
+
+
+def test_a_follow_up_is_routed_by_the_conversation_it_continues(proxy):
+    """Every request ends with the same follow-up, "and why is that?"; one conversation in four opened
+    with the hard prompt, the others with an easy one. The proxy reads the conversation: the follow-ups
+    of hard conversations go to the frontier (scored alone, all 48 would look the same)."""
+    hard, easy = _hard_and_easy()
+    followup = "and why is that?"
+
+    def conversation(opener: str) -> list[dict]:
+        return [{"role": "user", "content": opener}, {"role": "assistant", "content": "It is (B)."},
+                {"role": "user", "content": followup}]
+
+    kinds = ["hard"] * 12 + ["easy"] * 36
+    random.Random(5).shuffle(kinds)  # not every 4th: the band's own 3:1 rhythm would pick those anyway
+    sent = _tiers(proxy, [("hard", conversation(hard)) if kind == "hard" else ("easy", conversation(easy[i % 3]))
+                          for i, kind in enumerate(kinds)])
+    hard_frontier = sent["hard"].count("frontier")
+    easy_frontier = sent["easy"].count("frontier")
+    print(f"follow-ups of hard conversations on the frontier: {hard_frontier}/12, of easy ones: {easy_frontier}/36")
     assert hard_frontier >= 10 and easy_frontier <= 2
 
 

@@ -41,21 +41,30 @@ _EASY = frozenset({"hi", "hello", "hey", "thanks", "thank", "ok", "yes", "no"})
 _SCAN_CHARS = 1500  # markers are looked for in the head and the tail only: the cost stays flat
 
 
-def message_text(messages: Sequence[Mapping[str, Any]] | None, last_user_only: bool = True) -> str:
-    """The text of the (last user) message(s); content parts of type text are joined."""
+def user_texts(messages: Sequence[Mapping[str, Any]] | None, limit: int = 1) -> list[str]:
+    """The texts of the last ``limit`` user messages, oldest first (of any role when none is a user's).
+
+    Content parts of type text are joined by newlines; other parts (images, audio) are skipped.
+    """
     if not messages:
-        return ""
+        return []
     chosen = [m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"] or list(messages)
-    if last_user_only:
-        chosen = chosen[-1:]
-    parts: list[str] = []
-    for message in chosen:
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
-    return "\n".join(parts)
+    return [_content_text(message) for message in chosen[-limit:]]
+
+
+def _content_text(message: Any) -> str:
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+    return ""
+
+
+def message_text(messages: Sequence[Mapping[str, Any]] | None) -> str:
+    """The text of the last user message; content parts of type text are joined."""
+    texts = user_texts(messages)
+    return texts[0] if texts else ""
 
 
 def heuristic_score(text: str) -> float:

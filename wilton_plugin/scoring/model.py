@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from wilton_plugin.core.scorer import heuristic_score, message_text
+from wilton_plugin.core.scorer import heuristic_score, user_texts
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.scoring import features, tasks, wordproblem
 
@@ -37,6 +37,8 @@ FAMILIES = ("choice", "quant", "open")
 # a document (a report to extract from, a game's rules, a letter), where the word-problem model's
 # length and sentence counts would extrapolate far beyond anything it was fitted on.
 WORD_PROBLEM_MAX_CHARS = 1200
+# A follow-up that sets no task of its own is read with up to this many earlier user messages.
+CONTEXT_TURNS = 4
 # name -> (text, word-problem tokens -> value, whether the value is a gain to calibrate like a prediction)
 PRIORS: Mapping[str, tuple[Callable[[str, wordproblem.Tokens], float], bool]] = {
     "heuristic": (lambda text, parsed: heuristic_score(text), False),  # already a score in [0, 1]
@@ -181,16 +183,43 @@ class ScorerModel:
 
     def score(self, text: str) -> float:
         """The prompt's score in [0, 1] by its family's model (calibrated) or prior."""
-        gain, calibrated = self.predict(text)
-        return self.calibrate(gain) if calibrated else gain
+        name, parsed = family_and_tokens(text)
+        return self._score(text, name, parsed)
+
+    def score_turns(self, texts: Sequence[str]) -> float:
+        """The score of the last of a conversation's user messages (``texts``, oldest first).
+
+        A follow-up that sets no task of its own ("make it shorter", "why?", "and in Go?":
+        ``tasks.continues``) asks for more of the conversation's task, so it scores at least as
+        high as the latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages.
+        A message that names its task ("now write a haiku about it") or only thanks is scored alone.
+        """
+        turns = texts[-(CONTEXT_TURNS + 1):]
+        best = 0.0
+        for back, text in enumerate(reversed(turns), 1):
+            name, parsed = family_and_tokens(text)
+            best = max(best, self._score(text, name, parsed))
+            if back == len(turns) or name != "open":
+                break
+            words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
+            if not tasks.continues(words, text[: tasks.SCAN]):
+                break
+        return best
 
     def predict(self, text: str) -> tuple[float, bool]:
         """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""
         name, parsed = family_and_tokens(text)
+        return self._predict(text, name, parsed)
+
+    def _predict(self, text: str, name: str, parsed: wordproblem.Tokens | None) -> tuple[float, bool]:
         model = self.families[name]
         if isinstance(model, Prior):
             return model.value(text, parsed), model.calibrated
         return model.raw(text, parsed), True
+
+    def _score(self, text: str, name: str, parsed: wordproblem.Tokens | None) -> float:
+        value, is_gain = self._predict(text, name, parsed)
+        return self.calibrate(value) if is_gain else value
 
     def calibrate(self, raw: float) -> float:
         """Where ``raw`` falls among the training predictions, in [0, 1], linear between quantiles."""
@@ -267,8 +296,11 @@ class LearnedScorer:
         return cls(model, str(path), time.perf_counter() - start)
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
-        """Difficulty in [0, 1]: the share of training prompts predicted to gain less."""
-        return self.score_text(message_text(messages))
+        """Difficulty in [0, 1] of the last user message, read with its conversation (``score_turns``)."""
+        texts = user_texts(messages, CONTEXT_TURNS + 1)
+        if len(texts) <= 1:
+            return self.score_text(texts[0] if texts else "")
+        return self.model.score_turns(texts)
 
     def score_text(self, text: str) -> float:
         """The same for a bare prompt."""

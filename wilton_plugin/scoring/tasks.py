@@ -118,6 +118,13 @@ ASK_CHARS = 400  # the ask is looked for in the last sentence of this tail
 _STOP = re.compile(r"[.?!] |\n")  # what ends a sentence
 INSTRUCTION_SENTENCES = 4
 INSTRUCTION_CHARS = 400  # of a sentence that long, its start is the request
+# A message made only of these closes or acknowledges ("thanks!", "got it, that's all"): it asks for nothing.
+CLOSING = _words(
+    "hi hello hey thanks thank you ok okay cool great nice good perfect awesome bye goodbye cheers thx ty np lol "
+    "wow got it that s so much very all appreciate appreciated"
+)
+# Tasks a follow-up can read as without setting one of its own: "why?", "explain step 2", "make it shorter".
+CONTINUING = frozenset({"other", "knowledge", "chat"})
 
 
 def _index(markers: dict[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
@@ -239,3 +246,16 @@ def expected_gain(text: str, words: Sequence[str]) -> float:
     head = text[:SCAN]
     length = min(1.0, log1p(len(text)) / log1p(4000))
     return GAINS[task(words, head)] * (0.75 + 0.5 * length)
+
+
+def continues(words: Sequence[str], head: str) -> bool:
+    """True when a follow-up message sets no task of its own and so continues the conversation's.
+
+    "make it shorter", "and in Go?", "why?", "explain step 2" read as chat, other or knowledge:
+    what they ask depends on the earlier request. A message that only thanks or acknowledges
+    ("thanks, that's all") asks for nothing, and one that names a task ("now write a haiku")
+    sets its own.
+    """
+    if task(words, head) not in CONTINUING:
+        return False
+    return not (words and all(word in CLOSING for word in words))
