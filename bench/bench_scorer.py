@@ -6,7 +6,9 @@ end, ``quant`` = GSM8K problems run together and cut to at most ``WORD_PROBLEM_M
 in a question, ``open`` = an essay request, ``open-numbers`` = the same problems as a 4,000-character
 document, which the open family's prior scores, ``open-lines`` = a 4,000-character pasted table of
 short lines, ``open-cjk`` = a 4,000-character Chinese request), ``learned-data`` (every prompt of the shipped MMLU/GSM8K files, as they are),
-``route-learned`` (``WiltonService.route`` + ``served`` with ``scorer.name: learned``, short
+``conv-F-N`` (a follow-up that sets no task of its own, "why?", after a 4,000-character request
+of family F: the scorer reads both messages), ``conv-chain`` (four such follow-ups after it: the
+most it reads), ``route-learned`` (``WiltonService.route`` + ``served`` with ``scorer.name: learned``, short
 prompts), ``load`` (reading the shipped artifact). Target: scorer p99 < 200 µs up to 4,000 chars.
 
 Run: ``.venv/bin/python bench/bench_scorer.py [--iterations 20000] [--json]``.
@@ -85,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
             messages = [{"role": "user", "content": text}]
             results[f"learned-{kind}-{len(text)}"] = stats(
                 time_calls(lambda i: scorer.score(messages), args.iterations, args.warmup))
+    for kind in ("choice", "quant", "open"):  # a follow-up reads back to the request it continues
+        opener = cases[kind][1](4000)
+        messages = [{"role": "user", "content": opener}, {"role": "assistant", "content": "(answer)"},
+                    {"role": "user", "content": "why?"}]
+        results[f"conv-{kind}-{len(opener)}"] = stats(time_calls(lambda i: scorer.score(messages), args.iterations, args.warmup))
+    chain = [{"role": "user", "content": cases["choice"][1](4000)}]
+    for followup in ("why?", "and the second one?", "in plain words please", "ok go on"):
+        chain += [{"role": "assistant", "content": "(answer)"}, {"role": "user", "content": followup}]
+    results["conv-chain"] = stats(time_calls(lambda i: scorer.score(chain), args.iterations, args.warmup))
     shuffled = list(prompts)
     random.Random(0).shuffle(shuffled)
     data_messages = [[{"role": "user", "content": p}] for p in shuffled]

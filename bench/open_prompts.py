@@ -11,6 +11,12 @@ once at the end of session 5, before and after its last change) check that they 
 that a prompt of a high-gain category scores above one of a low-gain category, not a quality
 measure.
 
+Follow-ups are checked the same way on two-turn conversations (``tests/data/followups.csv``, 96,
+used while designing the rule; ``followups_heldout.csv``, 80, written separately and scored once
+the rule was fixed): the second user message scored alone, as before session 6, and with its
+conversation (``LearnedScorer.score`` on the whole message list), plus the first message alone,
+a further set of single requests.
+
 Run: ``.venv/bin/python bench/open_prompts.py [--json]``.
 """
 
@@ -32,6 +38,7 @@ from wilton_plugin.scoring.model import LearnedScorer, family  # noqa: E402
 
 FILES = tuple(ROOT / "tests" / "data" / name for name in ("open_prompts.csv", "open_prompts_heldout.csv",
                                                          "open_prompts_heldout2.csv"))
+FOLLOWUP_FILES = tuple(ROOT / "tests" / "data" / name for name in ("followups.csv", "followups_heldout.csv"))
 HIGH = ("coding", "math", "reasoning")
 LOW = ("writing", "roleplay", "humanities", "extraction")
 # the task reading each category should get (stem and humanities have two acceptable readings)
@@ -40,10 +47,21 @@ EXPECTED = {"writing": {"writing"}, "roleplay": {"roleplay"}, "extraction": {"ex
             "humanities": {"knowledge", "other"}}
 
 
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def auc(scores: dict[str, list[float]]) -> float:
+    """P(a prompt of a high-gain category scores above one of a low-gain category); ties count half."""
+    high = [s for c in HIGH for s in scores[c]]
+    low = [s for c in LOW for s in scores[c]]
+    return round(sum((h > lo) + 0.5 * (h == lo) for h in high for lo in low) / (len(high) * len(low)), 3)
+
+
 def report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     """Per category: mean score, word-problem (quant) count, task read as expected; plus the AUC."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _rows(path)
     by: dict[str, dict[str, Any]] = {}
     for row in rows:
         prompt, category = row["prompt"], row["category"]
@@ -52,12 +70,26 @@ def report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
         entry["scores"].append(scorer.score_text(prompt))
         entry["quant"] += family(prompt) == "quant"
         entry["task_read"] += tasks.task(wordproblem.tokens(prompt)[0], prompt[: tasks.SCAN]) in EXPECTED[category]
-    high = [s for c in HIGH for s in by[c]["scores"]]
-    low = [s for c in LOW for s in by[c]["scores"]]
-    auc = sum((h > lo) + 0.5 * (h == lo) for h in high for lo in low) / (len(high) * len(low))
     categories = {c: {"n": e["n"], "mean_score": round(statistics.mean(e["scores"]), 3), "quant": e["quant"],
                       "task_read": e["task_read"]} for c, e in by.items()}
-    return {"file": path.name, "n": len(rows), "auc_high_vs_low": round(auc, 3), "categories": categories}
+    return {"file": path.name, "n": len(rows), "auc_high_vs_low": auc({c: e["scores"] for c, e in by.items()}),
+            "categories": categories}
+
+
+def followup_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
+    """Two-turn conversations: the AUC of the first message, of the follow-up alone and in its conversation."""
+    rows = _rows(path)
+    ways = ("first", "followup_alone", "followup_in_conversation")
+    scores: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
+    for row in rows:
+        messages = [{"role": "user", "content": row["turn1"]}, {"role": "assistant", "content": row["reply"]},
+                    {"role": "user", "content": row["turn2"]}]
+        values = (scorer.score_text(row["turn1"]), scorer.score_text(row["turn2"]), scorer.score(messages))
+        for way, value in zip(ways, values):
+            scores[way].setdefault(row["category"], []).append(value)
+    means = {c: {way: round(statistics.mean(scores[way][c]), 3) for way in ways} for c in scores["first"]}
+    return {"file": path.name, "n": len(rows), **{f"auc_{way}": auc(scores[way]) for way in ways},
+            "categories": means}
 
 
 def main() -> int:
@@ -66,8 +98,9 @@ def main() -> int:
     args = parser.parse_args()
     scorer = LearnedScorer.load()
     reports = [report(path, scorer) for path in FILES]
+    followups = [followup_report(path, scorer) for path in FOLLOWUP_FILES]
     if args.json:
-        print(json.dumps({"files": reports}, sort_keys=True))
+        print(json.dumps({"files": reports, "followups": followups}, sort_keys=True))
         return 0
     for r in reports:
         print(f"{r['file']}: {r['n']} prompts, AUC high-gain vs low-gain categories {r['auc_high_vs_low']:.3f}")
@@ -75,6 +108,14 @@ def main() -> int:
         ordered = sorted(r["categories"].items(), key=lambda kv: -kv[1]["mean_score"])
         for category, c in ordered:
             print(f"  {category:<11} {c['n']:>3} {c['mean_score']:>10.3f} {c['quant']:>13} {c['task_read']:>6}/{c['n']}")
+    for f in followups:
+        print(f"{f['file']}: {f['n']} two-turn conversations, AUC high-gain vs low-gain categories: first message "
+              f"{f['auc_first']:.3f}, follow-up alone {f['auc_followup_alone']:.3f}, follow-up in its conversation "
+              f"{f['auc_followup_in_conversation']:.3f}")
+        print(f"  {'category':<11} {'mean: first':>11} {'alone':>7} {'in conversation':>15}")
+        ordered = sorted(f["categories"].items(), key=lambda kv: -kv[1]["followup_in_conversation"])
+        for category, c in ordered:
+            print(f"  {category:<11} {c['first']:>11.3f} {c['followup_alone']:>7.3f} {c['followup_in_conversation']:>15.3f}")
     return 0
 
 

@@ -308,7 +308,7 @@ def test_a_damaged_artifact_is_refused_with_one_line(tmp_path, edit, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_open_traffic_is_read_by_its_request_and_ranked_like_the_published_category_gaps():
+def test_open_traffic_and_follow_ups_are_ranked_like_the_published_category_gaps():
     """Hand-written chat prompts in 8 categories (tests/data/open_prompts*.csv; no outcomes), through
     bench/open_prompts.py: requests that quote numbers (an essay's word count, figures to extract, a
     persona's age) are not word problems, and the categories where frontier models lead most (code,
@@ -325,6 +325,14 @@ def test_open_traffic_is_read_by_its_request_and_ranked_like_the_published_categ
         assert report["auc_high_vs_low"] >= floor, report
         assert all(categories[c]["quant"] <= slips for c in ("writing", "roleplay", "extraction", "coding")), categories
         assert categories["coding"]["task_read"] >= 0.8 * categories["coding"]["n"], categories
+    # Two-turn conversations (tests/data/followups*.csv): a follow-up scored alone ranks like a coin
+    # (0.508 / 0.490 when written); read with its conversation it ranks like the first messages.
+    followups, followups_held_out = json.loads(result.stdout)["followups"]
+    assert (followups["n"], followups_held_out["n"]) == (96, 80)
+    for report in (followups, followups_held_out):
+        assert report["auc_followup_in_conversation"] >= 0.80, report
+        assert report["auc_followup_in_conversation"] >= report["auc_followup_alone"] + 0.25, report
+        assert report["auc_first"] >= 0.80, report
 
 
 @settings(max_examples=300, deadline=None, database=None)

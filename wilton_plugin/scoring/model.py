@@ -189,22 +189,32 @@ class ScorerModel:
     def score_turns(self, texts: Sequence[str]) -> float:
         """The score of the last of a conversation's user messages (``texts``, oldest first).
 
-        A follow-up that sets no task of its own ("make it shorter", "why?", "and in Go?":
-        ``tasks.continues``) asks for more of the conversation's task, so it scores at least as
-        high as the latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages.
-        A message that names its task ("now write a haiku about it") or only thanks is scored alone.
+        A follow-up that sets no task of its own ("make it shorter", "why?", "and in Go?",
+        ``tasks.continues``) asks for more of the conversation's task, so it gets the score of the
+        latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages (the first
+        message of the conversation sets its task whatever it says). A follow-up that names its task
+        ("now write a haiku about it"), only thanks, or lists answer options is scored alone; one
+        that states quantities and asks a question is not read as a word problem (in a conversation
+        that is a detail or a variant of the earlier request, not a story problem standing alone).
+        When every message looked back at continues, the last is scored alone.
         """
         turns = texts[-(CONTEXT_TURNS + 1):]
-        best = 0.0
-        for back, text in enumerate(reversed(turns), 1):
+        opener = 0 if len(texts) == len(turns) else -1  # the index of the conversation's first message, if in view
+        alone = 0.0
+        for index in range(len(turns) - 1, -1, -1):
+            text = turns[index]
             name, parsed = family_and_tokens(text)
-            best = max(best, self._score(text, name, parsed))
-            if back == len(turns) or name != "open":
-                break
+            if name == "quant" and index != opener:
+                name = "open"
+            score = self._score(text, name, parsed)
+            if index == len(turns) - 1:
+                alone = score
+            if index == opener or name != "open":
+                return score
             words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
             if not tasks.continues(words, text[: tasks.SCAN]):
-                break
-        return best
+                return score
+        return alone
 
     def predict(self, text: str) -> tuple[float, bool]:
         """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""
@@ -297,7 +307,7 @@ class LearnedScorer:
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Difficulty in [0, 1] of the last user message, read with its conversation (``score_turns``)."""
-        texts = user_texts(messages, CONTEXT_TURNS + 1)
+        texts = user_texts(messages, CONTEXT_TURNS + 2)  # one more than is read: is the first in view the first?
         if len(texts) <= 1:
             return self.score_text(texts[0] if texts else "")
         return self.model.score_turns(texts)

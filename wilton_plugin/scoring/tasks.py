@@ -59,7 +59,7 @@ MARKERS: dict[str, frozenset[str]] = {
     ),
     "reasoning": _words(
         "puzzle puzzles riddle riddles logic logically deduce deduction infer inference implies imply follows "
-        "conclude paradox taller shorter older younger belong odd whereas hypothetically suppose assume step "
+        "conclude paradox taller older younger belong odd whereas hypothetically suppose assume step "
         "reasoning liar liars knight knights knave knaves truthful teaser brainteaser trick tricky lateral clue "
         "clues seated seating arrangement cousin nephew niece uncle aunt grandfather grandmother related"
     ),

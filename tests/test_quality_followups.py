@@ -1,0 +1,114 @@
+"""Follow-ups: the learned scorer reads a message that sets no task of its own with its conversation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wilton_plugin.core.scorer import make_scorer, message_text, user_texts
+from wilton_plugin.scoring import tasks, wordproblem
+from wilton_plugin.scoring.model import CONTEXT_TURNS, family_and_tokens
+
+SCORER = make_scorer("learned", None)
+CODE = "Write a Python function that merges overlapping intervals in a list and returns them sorted."
+POEM = "Write a short poem about the sea at dawn."
+CHOICE = ("Which of the following best explains why ice floats on water?\nA. Ice is denser than water\n"
+          "B. Hydrogen bonds hold ice in an open lattice\nC. Ice contains trapped air\nD. Water is compressible")
+
+
+def conversation(*turns: str) -> list[dict[str, object]]:
+    """User turns with an assistant reply between each (the replies mention code: they must not count)."""
+    messages: list[dict[str, object]] = [{"role": "system", "content": "You are a Python expert. Use pytest."}]
+    for index, turn in enumerate(turns):
+        if index:
+            messages.append({"role": "assistant", "content": "```python\ndef f(x): return sorted(x)\n```"})
+        messages.append({"role": "user", "content": turn})
+    return messages
+
+
+def alone(text: str) -> float:
+    return SCORER.score_text(text)
+
+
+def as_followup(text: str) -> float:
+    """A follow-up's own score: a word problem's family is not used after an earlier message."""
+    name, parsed = family_and_tokens(text)
+    return SCORER.model._score(text, "open" if name == "quant" else name, parsed)
+
+
+@pytest.mark.parametrize("followup", ["make it faster", "and in Go?", "why?", "ok now without sorting",
+                                      "Can you add type hints and docstrings?", "explain it like I'm five", ""])
+def test_a_follow_up_without_a_task_of_its_own_scores_like_the_request_it_continues(followup: str) -> None:
+    assert alone(followup) != alone(CODE)
+    assert SCORER.score(conversation(CODE, followup)) == alone(CODE)
+    assert SCORER.score(conversation(POEM, followup)) == alone(POEM)
+
+
+@pytest.mark.parametrize("followup", ["thanks!", "Thanks, that's all.", "Now write a haiku about autumn.",
+                                      "Great, can you translate the docstring into French?"])
+def test_a_follow_up_that_thanks_or_sets_its_own_task_is_scored_alone(followup: str) -> None:
+    assert SCORER.score(conversation(CODE, followup)) == alone(followup) < alone(CODE)
+
+
+def test_only_user_messages_are_read_and_a_single_message_is_scored_as_before() -> None:
+    # the system prompt and the replies are about code; the conversation is a poem
+    assert SCORER.score(conversation(POEM, "shorter, please")) == alone(POEM)
+    assert SCORER.score(conversation(POEM)) == alone(POEM)
+    assert SCORER.score([]) == SCORER.score(None) == 0.0
+
+
+def test_the_look_back_stops_at_the_latest_request_and_after_the_limit() -> None:
+    vague = ["why?", "and then?", "ok go on", "in plain words please", "and the other one?"]
+    assert all(tasks.continues(wordproblem.tokens(v)[0], v) for v in vague)
+    assert max(map(alone, vague)) < alone(CODE)
+    # within CONTEXT_TURNS earlier messages the request is found
+    assert SCORER.score(conversation(CODE, *vague[:CONTEXT_TURNS])) == alone(CODE)
+    # one further back it is not: the first message in view is itself a follow-up, so the last is scored alone
+    assert SCORER.score(conversation(CODE, *vague[: CONTEXT_TURNS + 1])) == alone(vague[CONTEXT_TURNS])
+    # a later request that sets its own task is where the look-back stops
+    haiku = "Now write a haiku about it."
+    assert SCORER.score(conversation(CODE, haiku, "make it longer")) == alone(haiku)
+    # the conversation's first message sets its task whatever it says
+    assert SCORER.score(conversation("hi", "why?")) == alone("hi")
+
+
+def test_answer_options_are_scored_alone_and_numbers_in_a_follow_up_are_details() -> None:
+    # a new exam question (few-shot turns, a quiz) is scored by its own family
+    assert SCORER.score(conversation(CODE, CHOICE)) == alone(CHOICE)
+    assert SCORER.score(conversation(CHOICE, "why not C?")) == alone(CHOICE)
+    # numbers and a question after an earlier request are a detail of it, not a word problem standing alone
+    details = "We have 3 regions and about 40 tags per page. How many queries will that make?"
+    assert family_and_tokens(details)[0] == "quant"
+    assert SCORER.score(conversation(POEM, details)) == alone(POEM) != alone(details)
+    problem = "Sam buys 3 boxes of 12 pencils and gives away 7. How many pencils does he have left?"
+    assert SCORER.score(conversation(problem, "what if he gave away 9?")) == alone(problem)
+
+
+def test_content_parts_are_read_and_other_parts_skipped() -> None:
+    parts = [{"type": "text", "text": "what is wrong"}, {"type": "image_url", "image_url": {"url": "data:,"}},
+             {"type": "text", "text": "with this?"}]
+    messages = [{"role": "user", "content": CODE}, {"role": "assistant", "content": "..."},
+                {"role": "user", "content": parts}]
+    assert user_texts(messages, 2) == [CODE, "what is wrong\nwith this?"]
+    assert message_text(messages) == "what is wrong\nwith this?"
+    assert SCORER.score(messages) == max(alone(CODE), alone("what is wrong\nwith this?"))
+
+
+POOL = [CODE, POEM, CHOICE, "why?", "thanks!", "make it shorter", "and in Rust?", "Now write a limerick.",
+        "Tom has 4 apples and buys 6 more. How many does he have?", "", "explain step 2", "ok", "hi"]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(turns=st.lists(st.sampled_from(POOL), min_size=1, max_size=8))
+def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str]) -> None:
+    """The score is the last message's own, or an earlier message's in view (the first by its family)."""
+    score = SCORER.score(conversation(*turns))
+    assert 0.0 <= score <= 1.0
+    window = turns[-(CONTEXT_TURNS + 1):]
+    readings = {as_followup(t) for t in window}
+    if len(turns) <= CONTEXT_TURNS + 1:
+        readings.add(alone(turns[0]))
+    assert score in readings
+    if len(turns) == 1:
+        assert score == alone(turns[0])
