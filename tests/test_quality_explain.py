@@ -94,7 +94,37 @@ def test_wiltonctl_score(tmp_path):
     path.write_text(prompt, encoding="utf-8")
     table = _wiltonctl("score", "--file", str(path))
     assert table.returncode == 0 and "wordproblem-1" in table.stdout and "training means" in table.stdout
-    for args, message in ((("x", "--file", str(path)), "not both"), (("x", "--top", "-1"), "--top"),
+    for args, message in ((("x", "--file", str(path)), "one way"), (("x", "--top", "-1"), "--top"),
                           (("x", "--artifact", str(tmp_path / "none.json")), "scorer.artifact")):
         bad = _wiltonctl("score", *args)
         assert bad.returncode == 1 and message in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_wiltonctl_score_explains_a_conversation_as_the_proxy_scores_it(tmp_path):
+    """--messages: the message that set the score is explained, and the score is the proxy's own."""
+    word_problem = read_rows(GSM)[0].prompt
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": word_problem},
+                {"role": "assistant", "content": "18"}, {"role": "user", "content": "show me the steps"}]
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps({"model": "chat", "messages": messages}), encoding="utf-8")
+    result = _wiltonctl("score", "--messages", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    scorer = LearnedScorer.load()
+    assert report["score"] == pytest.approx(scorer.score(messages)) == pytest.approx(scorer.score_text(word_problem))
+    assert (report["message"], report["user_messages"], report["family"]) == (1, 2, "quant")
+    assert "continues message 1" in report["conversation"]
+    # a follow-up with its own task is explained itself; a bare list is read from stdin
+    messages[-1]["content"] = "Now write a limerick about it."
+    table = _wiltonctl("score", "--messages", "-", stdin=json.dumps(messages))
+    assert table.returncode == 0 and "user message 2 of 2" in table.stdout and "task       writing" in table.stdout
+    # a follow-up stating quantities is read as a detail, not as a word problem
+    messages[-1]["content"] = "We have 3 regions and 40 tags per page. How many queries is that?"
+    detail = json.loads(_wiltonctl("score", "--messages", "-", "--json", stdin=json.dumps(messages)).stdout)
+    assert detail["score"] == pytest.approx(scorer.score(messages))
+    assert (detail["message"], detail["family"]) == (1, "quant")  # it continues the word problem
+    for stdin, message in (("not json", "Not JSON"), ('{"messages": [{"role": "assistant", "content": "x"}]}', "role")):
+        bad = _wiltonctl("score", "--messages", "-", stdin=stdin)
+        assert bad.returncode == 1 and message in bad.stderr and bad.stderr.count("\n") == 1
+    bad = _wiltonctl("score", "--messages", str(tmp_path / "none.json"))
+    assert bad.returncode == 1 and "Cannot read it" in bad.stderr

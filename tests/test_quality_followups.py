@@ -34,7 +34,7 @@ def alone(text: str) -> float:
 def as_followup(text: str) -> float:
     """A follow-up's own score: a word problem's family is not used after an earlier message."""
     name, parsed = family_and_tokens(text)
-    return SCORER.model._score(text, "open" if name == "quant" else name, parsed)
+    return SCORER.model.score_as(text, "open" if name == "quant" else name, parsed)
 
 
 @pytest.mark.parametrize("followup", ["make it faster", "and in Go?", "why?", "ok now without sorting",
@@ -112,3 +112,14 @@ def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str]) -> N
     assert score in readings
     if len(turns) == 1:
         assert score == alone(turns[0])
+
+
+def test_a_follow_up_word_problem_with_its_own_task_is_explained_as_read() -> None:
+    from wilton_plugin.scoring.explain import explain_conversation
+
+    puzzle = "Tom is taller than Ann by 3 cm and Ann is 150 cm tall. How tall is Tom?"
+    assert family_and_tokens(puzzle)[0] == "quant"
+    report = explain_conversation(SCORER.model, [CODE, puzzle])
+    assert (report["message"], report["family"], report["task"]) == (2, "open", "reasoning")
+    assert report["score"] == SCORER.score(conversation(CODE, puzzle)) == as_followup(puzzle) != alone(puzzle)
+    assert "follow-up" in report["family_reason"] and "scored alone" in report["conversation"]

@@ -11,16 +11,31 @@ by a prior, the explanation is the prior and, for the task prior, the task it re
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from wilton_plugin.scoring import features, tasks, wordproblem
 from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_reason
 
-def explain(model: ScorerModel, text: str, top: int = 8) -> dict[str, Any]:
-    """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects."""
+def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8) -> dict[str, Any]:
+    """``explain`` for the last of a conversation's user messages (oldest first): the message whose
+    reading set its score (``ScorerModel.read_turns``), explained, and why that one."""
+    reading = model.read_turns(texts)
+    out = explain(model, texts[reading.index], top, reading.family)
+    out.update(score=reading.score, message=reading.index + 1, user_messages=len(texts), conversation=reading.why)
+    return out
+
+
+def explain(model: ScorerModel, text: str, top: int = 8, family: str | None = None) -> dict[str, Any]:
+    """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects.
+
+    ``family`` overrides the prompt's own (a follow-up stating quantities is read as ``open``).
+    """
     name, reason, parsed = family_reason(text)
+    if family is not None and family != name:
+        name, reason = family, "a follow-up: its quantities are details of the conversation, not a word problem"
     scorer = model.families[name]
-    value, is_gain = model.predict(text)
+    value, is_gain = model.predict_as(text, name, parsed)
     out: dict[str, Any] = {
         "family": name,
         "family_reason": reason,

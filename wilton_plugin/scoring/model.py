@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from wilton_plugin.core.scorer import heuristic_score, user_texts
 from wilton_plugin.errors import ConfigError
@@ -83,6 +83,15 @@ def family_reason(text: str) -> tuple[str, str, wordproblem.Tokens | None]:
     if not tasks.asks_for_quantity(text, parsed[0]):
         return "open", "does not end by asking for a quantity", parsed
     return "quant", "a word problem: a story stating quantities that asks for one", parsed
+
+
+class Reading(NamedTuple):
+    """Which user message of a conversation set the score (``ScorerModel.read_turns``)."""
+
+    index: int  # into the texts given, oldest first
+    family: str  # the family it was read in ("open" for a follow-up that states quantities)
+    score: float
+    why: str
 
 
 @dataclass(frozen=True)
@@ -184,10 +193,17 @@ class ScorerModel:
     def score(self, text: str) -> float:
         """The prompt's score in [0, 1] by its family's model (calibrated) or prior."""
         name, parsed = family_and_tokens(text)
-        return self._score(text, name, parsed)
+        return self.score_as(text, name, parsed)
 
     def score_turns(self, texts: Sequence[str]) -> float:
-        """The score of the last of a conversation's user messages (``texts``, oldest first).
+        """The score of the last of a conversation's user messages (``texts``, oldest first): ``read_turns``."""
+        return self.read_turns(texts).score
+
+    def read_turns(self, texts: Sequence[str]) -> Reading:
+        """How the last of a conversation's user messages is scored.
+
+        ``texts``: the conversation's user messages, oldest first (its last ``CONTEXT_TURNS + 2``
+        are enough: ``texts[0]`` is read only when there are fewer, as the conversation's first).
 
         A follow-up that sets no task of its own ("make it shorter", "why?", "and in Go?",
         ``tasks.continues``) asks for more of the conversation's task, so it gets the score of the
@@ -198,37 +214,51 @@ class ScorerModel:
         that is a detail or a variant of the earlier request, not a story problem standing alone).
         When every message looked back at continues, the last is scored alone.
         """
-        turns = texts[-(CONTEXT_TURNS + 1):]
-        opener = 0 if len(texts) == len(turns) else -1  # the index of the conversation's first message, if in view
-        alone = 0.0
-        for index in range(len(turns) - 1, -1, -1):
-            text = turns[index]
-            name, parsed = family_and_tokens(text)
-            if name == "quant" and index != opener:
-                name = "open"
-            score = self._score(text, name, parsed)
-            if index == len(turns) - 1:
-                alone = score
-            if index == opener or name != "open":
-                return score
-            words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
-            if not tasks.continues(words, text[: tasks.SCAN]):
-                return score
-        return alone
+        last = len(texts) - 1
+        oldest = max(0, last - CONTEXT_TURNS)
+        alone, continues = self._read(texts, last)
+        reading, index = alone, last
+        while continues:
+            if index == oldest:
+                return alone._replace(why=f"the last message, scored alone: the {last - oldest + 1} messages looked "
+                                          "back at all continue earlier ones")
+            index -= 1
+            reading, continues = self._read(texts, index)
+        if index == last:
+            why = "the only message" if last == 0 else "the last message, scored alone: it sets its own task"
+        else:
+            why = f"the last message sets no task of its own: it continues message {index + 1}"
+        return reading._replace(why=why)
+
+    def _read(self, texts: Sequence[str], index: int) -> tuple[Reading, bool]:
+        """One message of a conversation scored, and whether it continues an earlier one."""
+        text = texts[index]
+        name, parsed = family_and_tokens(text)
+        if index == 0:  # the conversation's first message sets its task, whatever it says
+            return Reading(index, name, self.score_as(text, name, parsed), ""), False
+        if name == "quant":  # after an earlier message, numbers and a question are a detail or a variant
+            name = "open"
+        reading = Reading(index, name, self.score_as(text, name, parsed), "")
+        if name != "open":
+            return reading, False
+        words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
+        return reading, tasks.continues(words, text[: tasks.SCAN])
 
     def predict(self, text: str) -> tuple[float, bool]:
         """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""
         name, parsed = family_and_tokens(text)
-        return self._predict(text, name, parsed)
+        return self.predict_as(text, name, parsed)
 
-    def _predict(self, text: str, name: str, parsed: wordproblem.Tokens | None) -> tuple[float, bool]:
+    def predict_as(self, text: str, name: str, parsed: wordproblem.Tokens | None = None) -> tuple[float, bool]:
+        """``predict`` by family ``name``'s model; ``parsed``: the text's word-problem tokens if known."""
         model = self.families[name]
         if isinstance(model, Prior):
             return model.value(text, parsed), model.calibrated
         return model.raw(text, parsed), True
 
-    def _score(self, text: str, name: str, parsed: wordproblem.Tokens | None) -> float:
-        value, is_gain = self._predict(text, name, parsed)
+    def score_as(self, text: str, name: str, parsed: wordproblem.Tokens | None = None) -> float:
+        """``score`` by family ``name``'s model."""
+        value, is_gain = self.predict_as(text, name, parsed)
         return self.calibrate(value) if is_gain else value
 
     def calibrate(self, raw: float) -> float:
