@@ -219,12 +219,22 @@ def instruction_words(head: str) -> list[str]:
 
 
 def task(words: Sequence[str], head: str) -> str:
-    """The prompt's task, from its lower-cased words and its raw head."""
+    """The prompt's task by its marker words, from its lower-cased words and its raw head."""
+    return read(words, head)[0]
+
+
+def read(words: Sequence[str], head: str) -> tuple[str, list[str]]:
+    """(the task by marker words, the request's words: ``instruction_words``)."""
+    request = instruction_words(head)
+    return _marked_task(words, head, request), request
+
+
+def _marked_task(words: Sequence[str], head: str, request: Sequence[str]) -> str:
     hits = dict.fromkeys(ORDER, 0)
     for word in words:
         for name in _WORD_INDEX.get(word, ()):
             hits[name] += 1
-    for word in instruction_words(head):  # the request itself outweighs the material it quotes
+    for word in request:  # the request itself outweighs the material it quotes
         for name in _WORD_INDEX.get(word, ()):
             hits[name] += INSTRUCTION_WEIGHT - 1
     if has_code_syntax(head):
