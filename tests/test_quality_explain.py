@@ -55,7 +55,9 @@ def test_effects_add_up_to_the_prediction(artifact_text):
 def test_a_prior_family_names_its_task():
     model = LearnedScorer.load().model
     report = explain(model, "Write a Rust function that reverses a linked list in place.")
-    assert report["family"] == "open" and report["model"] == "prior tasks" and report["task"] == "code"
+    assert report["family"] == "open" and report["model"] == "prior tasks"
+    assert (report["task"], report["task_markers"]) == ("coding", "code")
+    assert list(report["categories"])[0] == "coding" and 0.5 < report["categories"]["coding"] <= 1.0
     assert "effects" not in report and 0.0 <= report["score"] <= 1.0
 
 

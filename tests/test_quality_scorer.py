@@ -309,23 +309,25 @@ def test_a_damaged_artifact_is_refused_with_one_line(tmp_path, edit, message):
 
 
 def test_open_traffic_and_follow_ups_are_ranked_like_the_published_category_gaps():
-    """Hand-written chat prompts in 8 categories (tests/data/open_prompts*.csv; no outcomes), through
+    """Hand-written chat prompts in 8 categories (data/chat-prompts/open_prompts*.csv; no outcomes), through
     bench/open_prompts.py: requests that quote numbers (an essay's word count, figures to extract, a
     persona's age) are not word problems, and the categories where frontier models lead most (code,
-    maths, reasoning) score above writing, role-play, humanities and extraction, also on the set
-    written after the rules were fixed (at the start of session 5 the AUCs were 0.585, 0.476, 0.517)."""
+    maths, reasoning) score above writing, role-play, humanities and extraction. At the start of
+    session 5 the AUCs of the first three sets were 0.585, 0.476, 0.517; with session 5's marker
+    words 0.928, 0.832, 0.856 (and 0.867 on the fourth). The task classifier of session 6 is trained
+    on the first three, so only the fourth, never trained on, measures it (0.988 when first run)."""
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "open_prompts.py"), "--json"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    tuned, held_out, held_out2 = json.loads(result.stdout)["files"]
-    assert (tuned["n"], held_out["n"], held_out2["n"]) == (96, 80, 80)
+    tuned, held_out, held_out2, held_out3 = json.loads(result.stdout)["files"]
+    assert (tuned["n"], held_out["n"], held_out2["n"], held_out3["n"]) == (96, 80, 80, 80)
     # (set, AUC floor, word problems allowed per category among writing, role-play, extraction, code)
-    for report, floor, slips in ((tuned, 0.85, 0), (held_out, 0.75, 1), (held_out2, 0.75, 1)):
+    for report, floor, slips in ((tuned, 0.85, 0), (held_out, 0.85, 1), (held_out2, 0.85, 1), (held_out3, 0.85, 1)):
         categories = report["categories"]
         assert report["auc_high_vs_low"] >= floor, report
         assert all(categories[c]["quant"] <= slips for c in ("writing", "roleplay", "extraction", "coding")), categories
         assert categories["coding"]["task_read"] >= 0.8 * categories["coding"]["n"], categories
-    # Two-turn conversations (tests/data/followups*.csv): a follow-up scored alone ranks like a coin
+    # Two-turn conversations (data/chat-prompts/followups*.csv): a follow-up scored alone ranks like a coin
     # (0.508 / 0.490 when written); read with its conversation it ranks like the first messages.
     followups, followups_held_out = json.loads(result.stdout)["followups"]
     assert (followups["n"], followups_held_out["n"]) == (96, 80)

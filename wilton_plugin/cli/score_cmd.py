@@ -66,7 +66,10 @@ def _score(args: argparse.Namespace) -> int:
     print(f"family     {report['family']} ({report['family_reason']})")
     print(f"model      {report['model']}  [{scorer.path}]")
     if report.get("task"):
-        print(f"task       {report['task']}")
+        line = f"task       {report['task']}"
+        if report.get("categories"):
+            line += " (" + ", ".join(f"{c} {p:.2f}" for c, p in report["categories"].items()) + ")"
+        print(f"{line}; marker words read: {report['task_markers']}")
     if report["predicted_gain"] is not None:
         line = f"gain       {report['predicted_gain']:+.4f} predicted"
         if "baseline_gain" in report:

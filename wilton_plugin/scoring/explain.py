@@ -5,7 +5,8 @@ the prediction for a prompt whose every feature sits at its training mean, and e
 effect is ``weight * (value - mean)``, in the unit of the training scores. The largest effects are
 what pushed this prompt up or down. Artifacts written before feature means were recorded
 explain against zero instead (``reference: "zero"``, not ``"training means"``); retrain to get the means. For a family scored
-by a prior, the explanation is the prior and, for the task prior, the task it read.
+by a prior, the explanation is the prior and, for the task prior, the categories its classifier
+read (the three likeliest) and the task its marker words read.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from wilton_plugin.scoring import features, tasks, wordproblem
+from wilton_plugin.scoring import features, taskmodel, tasks, wordproblem
 from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_reason
 
 def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8) -> dict[str, Any]:
@@ -46,7 +47,14 @@ def explain(model: ScorerModel, text: str, top: int = 8, family: str | None = No
         out["model"] = f"prior {scorer.name}"
         if scorer.name == "tasks":
             words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
-            out["task"] = tasks.task(words, text[: tasks.SCAN])
+            marked, probabilities = tasks.categories(words, text[: tasks.SCAN])
+            out["task_markers"] = marked
+            if probabilities is None:
+                out["task"] = marked
+            else:
+                ranked = sorted(zip(taskmodel.CATEGORIES, probabilities), key=lambda cp: (-cp[1], cp[0]))
+                out["task"] = ranked[0][0]
+                out["categories"] = {c: p for c, p in ranked[:3]}
         return out
     if scorer.feature_set == features.VERSION:
         x = features.features(text)

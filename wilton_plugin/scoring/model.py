@@ -216,33 +216,34 @@ class ScorerModel:
         """
         last = len(texts) - 1
         oldest = max(0, last - CONTEXT_TURNS)
-        alone, continues = self._read(texts, last)
-        reading, index = alone, last
-        while continues:
-            if index == oldest:
-                return alone._replace(why=f"the last message, scored alone: the {last - oldest + 1} messages looked "
-                                          "back at all continue earlier ones")
+        index = last
+        name, parsed, continues = self._read(texts, index)
+        while continues and index > oldest:
             index -= 1
-            reading, continues = self._read(texts, index)
-        if index == last:
+            name, parsed, continues = self._read(texts, index)
+        if continues:  # every message in view continues an earlier one: the last is scored alone
+            index = last
+            name, parsed, _ = self._read(texts, index)
+            why = f"the last message, scored alone: the {last - oldest + 1} messages looked back at all continue earlier ones"
+        elif index == last:
             why = "the only message" if last == 0 else "the last message, scored alone: it sets its own task"
         else:
             why = f"the last message sets no task of its own: it continues message {index + 1}"
-        return reading._replace(why=why)
+        return Reading(index, name, self.score_as(texts[index], name, parsed), why)
 
-    def _read(self, texts: Sequence[str], index: int) -> tuple[Reading, bool]:
-        """One message of a conversation scored, and whether it continues an earlier one."""
+    @staticmethod
+    def _read(texts: Sequence[str], index: int) -> tuple[str, wordproblem.Tokens | None, bool]:
+        """One message of a conversation: the family it is read in, its tokens, whether it continues an earlier one."""
         text = texts[index]
         name, parsed = family_and_tokens(text)
         if index == 0:  # the conversation's first message sets its task, whatever it says
-            return Reading(index, name, self.score_as(text, name, parsed), ""), False
+            return name, parsed, False
         if name == "quant":  # after an earlier message, numbers and a question are a detail or a variant
             name = "open"
-        reading = Reading(index, name, self.score_as(text, name, parsed), "")
         if name != "open":
-            return reading, False
+            return name, parsed, False
         words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
-        return reading, tasks.continues(words, text[: tasks.SCAN])
+        return name, parsed, tasks.continues(words, text[: tasks.SCAN])
 
     def predict(self, text: str) -> tuple[float, bool]:
         """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""

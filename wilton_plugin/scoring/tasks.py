@@ -22,7 +22,9 @@ import re
 from collections.abc import Sequence
 from math import log1p
 
-VERSION = "tasks-2"
+from wilton_plugin.scoring import taskmodel
+
+VERSION = "tasks-3"
 
 # Expected frontier gain per task (correctness units; MMLU's mean is 0.12 and GSM8K's 0.21).
 GAINS: dict[str, float] = {
@@ -35,6 +37,17 @@ GAINS: dict[str, float] = {
     "roleplay": 0.03,
     "writing": 0.03,
     "chat": 0.0,
+}
+# The same per category of the classifier (``taskmodel``), whose probabilities weight them.
+CATEGORY_GAINS: dict[str, float] = {
+    "coding": GAINS["code"],
+    "math": GAINS["maths"],
+    "reasoning": GAINS["reasoning"],
+    "extraction": GAINS["extraction"],
+    "stem": GAINS["knowledge"],
+    "humanities": GAINS["knowledge"],
+    "roleplay": GAINS["roleplay"],
+    "writing": GAINS["writing"],
 }
 # Ties between tasks go to the earlier one.
 ORDER = ("code", "maths", "reasoning", "extraction", "roleplay", "writing", "knowledge", "chat")
@@ -251,11 +264,21 @@ def _marked_task(words: Sequence[str], head: str, request: Sequence[str]) -> str
     return best
 
 
+def categories(words: Sequence[str], head: str) -> tuple[str, tuple[float, ...] | None]:
+    """(the marker task, P(category) by the classifier; None for chat, which it does not read)."""
+    marked, request = read(words, head)
+    if marked == "chat":
+        return marked, None
+    return marked, MODEL.probabilities(taskmodel.features(words, request, marked))
+
+
 def expected_gain(text: str, words: Sequence[str]) -> float:
-    """The prior's prediction for one prompt: its task's gain, a little more for longer prompts."""
-    head = text[:SCAN]
+    """The prior's prediction for one prompt: its categories' expected gain, a little more for longer prompts."""
+    _, probabilities = categories(words, text[:SCAN])
+    if probabilities is None:
+        return GAINS["chat"]
     length = min(1.0, log1p(len(text)) / log1p(4000))
-    return GAINS[task(words, head)] * (0.75 + 0.5 * length)
+    return taskmodel.expected(probabilities, CATEGORY_GAINS) * (0.75 + 0.5 * length)
 
 
 def continues(words: Sequence[str], head: str) -> bool:
@@ -269,3 +292,6 @@ def continues(words: Sequence[str], head: str) -> bool:
     if task(words, head) not in CONTINUING:
         return False
     return not (words and all(word in CLOSING for word in words))
+
+
+MODEL = taskmodel.load()  # the classifier the prior reads categories with (``data/tasks-default.json``)
