@@ -2,10 +2,15 @@
 
 The shipped training data holds exam questions (multiple choice) and maths word problems only, so
 weights fitted there say nothing about a request for code, a poem or a summary. For those the
-learned scorer uses this prior instead: the prompt's *task* (code, maths, reasoning, extraction,
-knowledge, role-play, writing, chat), read from a few marker words and symbols, sets an expected
-gain of the frontier over the local model, in the unit of the learned models (a difference of
-correctness), which the artifact's quantile table then calibrates like any other prediction.
+learned scorer uses this prior instead: the request's *category* (writing, role-play, reasoning,
+maths, coding, extraction, stem, humanities), read by a classifier over its words (``taskmodel``,
+since ``tasks-3``), sets an expected gain of the frontier over the local model, in the unit of the
+learned models (a difference of correctness), which the artifact's quantile table then calibrates
+like any other prediction. Marker words and symbols (``MARKERS``) still read a coarser *task*
+(code, maths, reasoning, extraction, knowledge, role-play, writing, chat, other): one of the
+classifier's features, the test for chat (a greeting, a few words without a marker: no gain), for
+whether a follow-up sets a task of its own (``continues``), and for whether a question is a word
+problem (``asks_for_quantity``).
 
 The gains are set from published per-category comparisons of open and frontier models (e.g.
 MT-Bench's per-category scores, RouterBench's per-task results): the frontier's lead is largest
@@ -13,7 +18,7 @@ on code, maths and multi-step reasoning, moderate on extraction and knowledge qu
 on writing, role-play and chat, where open models are close. They are coarse on purpose; an
 operator with labelled traffic of these kinds trains an ``open`` model with ``wiltonctl
 train-scorer`` and the prior is no longer used. Longer prompts (more constraints) gain a little
-more within a task.
+more within a category.
 """
 
 from __future__ import annotations
