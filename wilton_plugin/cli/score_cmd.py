@@ -48,7 +48,8 @@ def _score(args: argparse.Namespace) -> int:
         raise ConfigError("--top", args.top, "Expected a whole number >= 0.")
     scorer = LearnedScorer.load(args.artifact)
     if args.messages is not None:
-        report = explain_conversation(scorer.model, user_texts(_messages(args.messages), limit=10**9), args.top)
+        messages = _messages(args.messages)
+        report = explain_conversation(scorer.model, user_texts(messages, limit=len(messages)), args.top)
     else:
         if args.text is not None:
             text = args.text
