@@ -9,7 +9,8 @@ requests (``open_prompts*.csv``) and two-turn conversations (``followups*.csv``)
 follow-up is scored alone, as before session 6, and with its conversation (``LearnedScorer.score``
 on the whole message list), and the first message alone. None holds outcomes: "AUC" is the
 probability that a prompt of a high-gain category scores above one of a low-gain category, not a
-quality measure. "read as" counts the requests whose likeliest category by the task classifier is
+quality measure. App requests (``system_prompts_heldout.csv``: a system prompt that often sets
+the app's task, then the end user's message) are scored without and with the system prompt. "read as" counts the requests whose likeliest category by the task classifier is
 their own (for open prompts that are not chat).
 
 Since session 6 the task classifier is trained on every file here but ``open_prompts_heldout3.csv``,
@@ -39,6 +40,7 @@ from wilton_plugin.scoring.model import LearnedScorer, family  # noqa: E402
 FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("open_prompts.csv", "open_prompts_heldout.csv",
                                                                  "open_prompts_heldout2.csv", "open_prompts_heldout3.csv"))
 FOLLOWUP_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("followups.csv", "followups_heldout.csv"))
+SYSTEM_FILES = (ROOT / "data" / "chat-prompts" / "system_prompts_heldout.csv",)
 HIGH = ("coding", "math", "reasoning")
 LOW = ("writing", "roleplay", "humanities", "extraction")
 
@@ -90,6 +92,24 @@ def followup_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
             "categories": means}
 
 
+def system_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
+    """App requests (a system prompt, then the end user's message): the AUC of the user message alone and
+    with its system prompt, and how many took the system prompt's score."""
+    rows = _rows(path)
+    ways = ("user_alone", "with_system")
+    scores: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
+    taken = 0
+    for row in rows:
+        alone = scorer.score_text(row["user"])
+        together = scorer.score([{"role": "system", "content": row["system"]}, {"role": "user", "content": row["user"]}])
+        taken += together != alone
+        for way, value in zip(ways, (alone, together)):
+            scores[way].setdefault(row["category"], []).append(value)
+    means = {c: {way: round(statistics.mean(scores[way][c]), 3) for way in ways} for c in scores["user_alone"]}
+    return {"file": path.name, "n": len(rows), **{f"auc_{way}": auc(scores[way]) for way in ways},
+            "system_prompt_taken": taken, "categories": means}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -97,8 +117,9 @@ def main() -> int:
     scorer = LearnedScorer.load()
     reports = [report(path, scorer) for path in FILES]
     followups = [followup_report(path, scorer) for path in FOLLOWUP_FILES]
+    systems = [system_report(path, scorer) for path in SYSTEM_FILES]
     if args.json:
-        print(json.dumps({"files": reports, "followups": followups}, sort_keys=True))
+        print(json.dumps({"files": reports, "followups": followups, "system_prompts": systems}, sort_keys=True))
         return 0
     for r in reports:
         print(f"{r['file']}: {r['n']} prompts, AUC high-gain vs low-gain categories {r['auc_high_vs_low']:.3f}")
@@ -114,6 +135,14 @@ def main() -> int:
         ordered = sorted(f["categories"].items(), key=lambda kv: -kv[1]["followup_in_conversation"])
         for category, c in ordered:
             print(f"  {category:<11} {c['first']:>11.3f} {c['followup_alone']:>7.3f} {c['followup_in_conversation']:>15.3f}")
+    for f in systems:
+        print(f"{f['file']}: {f['n']} app requests (system prompt + user message), AUC high-gain vs low-gain "
+              f"categories: user message alone {f['auc_user_alone']:.3f}, with its system prompt "
+              f"{f['auc_with_system']:.3f} ({f['system_prompt_taken']} took the system prompt's score)")
+        print(f"  {'category':<11} {'mean: alone':>11} {'with system':>11}")
+        ordered = sorted(f["categories"].items(), key=lambda kv: -kv[1]["with_system"])
+        for category, c in ordered:
+            print(f"  {category:<11} {c['user_alone']:>11.3f} {c['with_system']:>11.3f}")
     return 0
 
 

@@ -17,9 +17,12 @@ CHOICE = ("Which of the following best explains why ice floats on water?\nA. Ice
           "B. Hydrogen bonds hold ice in an open lattice\nC. Ice contains trapped air\nD. Water is compressible")
 
 
-def conversation(*turns: str) -> list[dict[str, object]]:
-    """User turns with an assistant reply between each (the replies mention code: they must not count)."""
-    messages: list[dict[str, object]] = [{"role": "system", "content": "You are a Python expert. Use pytest."}]
+GENERIC = "Be concise and friendly."  # a system prompt that sets no task
+
+
+def conversation(*turns: str, system: str = GENERIC) -> list[dict[str, object]]:
+    """User turns with an assistant reply between each (the replies are code: they must not count)."""
+    messages: list[dict[str, object]] = [{"role": "system", "content": system}]
     for index, turn in enumerate(turns):
         if index:
             messages.append({"role": "assistant", "content": "```python\ndef f(x): return sorted(x)\n```"})
@@ -52,7 +55,7 @@ def test_a_follow_up_that_thanks_or_sets_its_own_task_is_scored_alone(followup: 
 
 
 def test_only_user_messages_are_read_and_a_single_message_is_scored_as_before() -> None:
-    # the system prompt and the replies are about code; the conversation is a poem
+    # the replies are code; the conversation is a poem
     assert SCORER.score(conversation(POEM, "shorter, please")) == alone(POEM)
     assert SCORER.score(conversation(POEM)) == alone(POEM)
     assert SCORER.score([]) == SCORER.score(None) == 0.0
@@ -95,22 +98,25 @@ def test_content_parts_are_read_and_other_parts_skipped() -> None:
     assert SCORER.score(messages) == max(alone(CODE), alone("what is wrong\nwith this?"))
 
 
+SQL_APP = "You turn the analyst's question into one PostgreSQL query over the sales schema. Reply with SQL only."
 POOL = [CODE, POEM, CHOICE, "why?", "thanks!", "make it shorter", "and in Rust?", "Now write a limerick.",
         "Tom has 4 apples and buys 6 more. How many does he have?", "", "explain step 2", "ok", "hi"]
 
 
 @settings(max_examples=200, deadline=None, database=None)
-@given(turns=st.lists(st.sampled_from(POOL), min_size=1, max_size=8))
-def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str]) -> None:
-    """The score is the last message's own, or an earlier message's in view (the first by its family)."""
-    score = SCORER.score(conversation(*turns))
+@given(turns=st.lists(st.sampled_from(POOL), min_size=1, max_size=8), system=st.sampled_from([GENERIC, SQL_APP, ""]))
+def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str], system: str) -> None:
+    """The score is the last message's own, an earlier one's in view (the first by its family), or the system prompt's."""
+    score = SCORER.score(conversation(*turns, system=system))
     assert 0.0 <= score <= 1.0
     window = turns[-(CONTEXT_TURNS + 1):]
     readings = {as_followup(t) for t in window}
     if len(turns) <= CONTEXT_TURNS + 1:
         readings.add(alone(turns[0]))
+    if system == SQL_APP:
+        readings.add(alone(SQL_APP))
     assert score in readings
-    if len(turns) == 1:
+    if len(turns) == 1 and system != SQL_APP:
         assert score == alone(turns[0])
 
 
@@ -123,3 +129,33 @@ def test_a_follow_up_word_problem_with_its_own_task_is_explained_as_read() -> No
     assert (report["message"], report["family"], report["task"]) == (2, "open", "reasoning")
     assert report["score"] == SCORER.score(conversation(CODE, puzzle)) == as_followup(puzzle) != alone(puzzle)
     assert "follow-up" in report["family_reason"] and "scored alone" in report["conversation"]
+
+
+@pytest.mark.parametrize("question", ["top 5 customers by revenue last month", "and only in Germany?",
+                                      "how many orders were late in Q3"])
+def test_when_no_user_message_sets_a_task_the_system_prompts_task_is_taken(question: str) -> None:
+    """An app's task lives in its system prompt; the end user's input alone may not say what it is."""
+    assert tasks.continues(wordproblem.tokens(question)[0], question)
+    assert alone(question) < alone(SQL_APP)
+    assert SCORER.score(conversation(question, system=SQL_APP)) == alone(SQL_APP)
+    assert SCORER.score([{"role": "developer", "content": SQL_APP}, {"role": "user", "content": question}]) == alone(SQL_APP)
+    # a generic system prompt sets no task: the question stands for itself
+    assert SCORER.score(conversation(question)) == alone(question)
+    assert SCORER.score(conversation(question, system="You are a helpful assistant.")) == alone(question)
+
+
+def test_a_user_message_that_sets_its_task_outranks_the_system_prompt() -> None:
+    assert SCORER.score(conversation(POEM, system=SQL_APP)) == alone(POEM)
+    assert SCORER.score(conversation(POEM, "shorter, please", system=SQL_APP)) == alone(POEM)
+    # past the look-back, the system prompt still stands for the app's task
+    vague = ["why?", "and then?", "ok go on", "in plain words please", "and the other one?"]
+    assert SCORER.score(conversation(CODE, *vague, system=SQL_APP)) == alone(SQL_APP)
+    assert SCORER.score(conversation(CODE, *vague)) == alone(vague[-1])
+
+
+def test_explain_names_the_system_prompt_when_it_set_the_score() -> None:
+    from wilton_plugin.scoring.explain import explain_conversation
+
+    report = explain_conversation(SCORER.model, ["top 5 customers by revenue last month"], system=SQL_APP)
+    assert (report["message"], report["task"], report["score"]) == (0, "coding", alone(SQL_APP))
+    assert "system prompt" in report["conversation"]

@@ -335,6 +335,11 @@ def test_open_traffic_and_follow_ups_are_ranked_like_the_published_category_gaps
         assert report["auc_followup_in_conversation"] >= 0.80, report
         assert report["auc_followup_in_conversation"] >= report["auc_followup_alone"] + 0.25, report
         assert report["auc_first"] >= 0.80, report
+    # App requests (data/chat-prompts/system_prompts_heldout.csv, scored once when written): the
+    # system prompt sets the task when the user's message sets none (0.887 alone, 0.915 with it).
+    (apps,) = json.loads(result.stdout)["system_prompts"]
+    assert apps["n"] == 80 and apps["system_prompt_taken"] >= 10, apps
+    assert apps["auc_with_system"] >= 0.85 and apps["auc_with_system"] >= apps["auc_user_alone"], apps
 
 
 @settings(max_examples=300, deadline=None, database=None)

@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "frontier over local, the calibrated score in [0, 1], and the features that moved the prediction "
         "most (value against the training mean, times the weight). With --messages, the last user message of a "
         "conversation is scored as the proxy scores it: a follow-up that sets no task of its own (\"why?\", "
-        "\"make it shorter\") takes the score of the request it continues, and the message that set the score is "
-        "the one explained. Nothing is sent anywhere.",
+        "\"make it shorter\") takes the score of the request it continues (or of a system prompt that sets the "
+        "task, when no user message does), and the message that set the score is the one explained. Nothing is sent anywhere.",
     )
     score.add_argument("text", nargs="?", default=None, metavar="TEXT", help="the prompt (default: --file or stdin)")
     score.add_argument("--file", default=None, metavar="FILE", help="read the prompt from FILE")
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from wilton_plugin.core.scorer import user_texts
+    from wilton_plugin.core.scorer import system_text, user_texts
     from wilton_plugin.scoring.explain import explain, explain_conversation
     from wilton_plugin.scoring.model import LearnedScorer
 
@@ -49,7 +49,8 @@ def _score(args: argparse.Namespace) -> int:
     scorer = LearnedScorer.load(args.artifact)
     if args.messages is not None:
         messages = _messages(args.messages)
-        report = explain_conversation(scorer.model, user_texts(messages, limit=len(messages)), args.top)
+        report = explain_conversation(scorer.model, user_texts(messages, limit=len(messages)), args.top,
+                                      system_text(messages))
     else:
         if args.text is not None:
             text = args.text
@@ -63,7 +64,8 @@ def _score(args: argparse.Namespace) -> int:
         print(json.dumps(report, sort_keys=True))
         return 0
     if "conversation" in report:
-        print(f"scored as  user message {report['message']} of {report['user_messages']} ({report['conversation']})")
+        where = f"user message {report['message']} of {report['user_messages']}" if report["message"] else "the system prompt"
+        print(f"scored as  {where} ({report['conversation']})")
     print(f"family     {report['family']} ({report['family_reason']})")
     print(f"model      {report['model']}  [{scorer.path}]")
     if report.get("task"):

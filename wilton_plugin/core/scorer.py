@@ -52,6 +52,14 @@ def user_texts(messages: Sequence[Mapping[str, Any]] | None, limit: int = 1) -> 
     return [_content_text(message) for message in chosen[-limit:]]
 
 
+def system_text(messages: Sequence[Mapping[str, Any]] | None) -> str:
+    """The text of the system (or developer) messages, joined; "" when there is none."""
+    if not messages:
+        return ""
+    return "\n".join(_content_text(m) for m in messages
+                     if isinstance(m, Mapping) and m.get("role") in ("system", "developer"))
+
+
 def _content_text(message: Any) -> str:
     content = message.get("content") if isinstance(message, Mapping) else None
     if isinstance(content, str):

@@ -18,11 +18,12 @@ from typing import Any
 from wilton_plugin.scoring import features, taskmodel, tasks, wordproblem
 from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_reason
 
-def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8) -> dict[str, Any]:
-    """``explain`` for the last of a conversation's user messages (oldest first): the message whose
-    reading set its score (``ScorerModel.read_turns``), explained, and why that one."""
-    reading = model.read_turns(texts)
-    out = explain(model, texts[reading.index], top, reading.family)
+def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8, system: str = "") -> dict[str, Any]:
+    """``explain`` for the last of a conversation's user messages (oldest first, after ``system``): the
+    message whose reading set its score (``ScorerModel.read_turns``), explained, and why that one.
+    ``message`` is its place among the user messages (1 = the first), or 0 for the system prompt."""
+    reading = model.read_turns(texts, system)
+    out = explain(model, system if reading.index < 0 else texts[reading.index], top, reading.family)
     out.update(score=reading.score, message=reading.index + 1, user_messages=len(texts), conversation=reading.why)
     return out
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, NamedTuple
 
-from wilton_plugin.core.scorer import heuristic_score, user_texts
+from wilton_plugin.core.scorer import heuristic_score, system_text, user_texts
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.scoring import features, tasks, wordproblem
 
@@ -88,7 +88,7 @@ def family_reason(text: str) -> tuple[str, str, wordproblem.Tokens | None]:
 class Reading(NamedTuple):
     """Which user message of a conversation set the score (``ScorerModel.read_turns``)."""
 
-    index: int  # into the texts given, oldest first
+    index: int  # into the user messages given, oldest first; -1: the system prompt
     family: str  # the family it was read in ("open" for a follow-up that states quantities)
     score: float
     why: str
@@ -195,35 +195,37 @@ class ScorerModel:
         name, parsed = family_and_tokens(text)
         return self.score_as(text, name, parsed)
 
-    def score_turns(self, texts: Sequence[str]) -> float:
-        """The score of the last of a conversation's user messages (``texts``, oldest first): ``read_turns``."""
-        return self.read_turns(texts).score
-
-    def read_turns(self, texts: Sequence[str]) -> Reading:
+    def read_turns(self, texts: Sequence[str], system: str = "") -> Reading:
         """How the last of a conversation's user messages is scored.
 
         ``texts``: the conversation's user messages, oldest first (its last ``CONTEXT_TURNS + 2``
-        are enough: ``texts[0]`` is read only when there are fewer, as the conversation's first).
+        are enough: ``texts[0]`` is read only when there are fewer, as the conversation's first);
+        ``system``: its system (or developer) prompt, if any.
 
         A follow-up that sets no task of its own ("make it shorter", "why?", "and in Go?",
         ``tasks.continues``) asks for more of the conversation's task, so it gets the score of the
-        latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages (the first
-        message of the conversation sets its task whatever it says). A follow-up that names its task
-        ("now write a haiku about it"), only thanks, or lists answer options is scored alone; one
-        that states quantities and asks a question is not read as a word problem (in a conversation
-        that is a detail or a variant of the earlier request, not a story problem standing alone).
-        When every message looked back at continues, the last is scored alone.
+        latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages. A follow-up
+        that names its task ("now write a haiku about it"), only thanks, or lists answer options is
+        scored alone; one that states quantities and asks a question is not read as a word problem
+        (in a conversation that is a detail or a variant of the earlier request, not a story problem
+        standing alone). When no user message in view sets a task, a system prompt that sets one
+        by its marker words (an app's "You turn questions into SQL", "Summarise the document") is
+        the request: its score is taken. Otherwise the conversation's first message stands for
+        itself, and when it is out of view the last message is scored alone.
         """
         last = len(texts) - 1
         oldest = max(0, last - CONTEXT_TURNS)
         index = last
-        name, parsed, continues = self._read(texts, index)
+        name, parsed, continues = self._read(texts, index, bool(system))
         while continues and index > oldest:
             index -= 1
-            name, parsed, continues = self._read(texts, index)
-        if continues:  # every message in view continues an earlier one: the last is scored alone
+            name, parsed, continues = self._read(texts, index, bool(system))
+        if continues and system and self._sets_task(system):
+            return Reading(-1, "open", self.score_as(system, "open"),
+                           "no user message in view sets a task of its own: the system prompt's is taken")
+        if continues and index > 0:  # the first message is out of view: the last is scored alone
             index = last
-            name, parsed, _ = self._read(texts, index)
+            name, parsed, _ = self._read(texts, index, False)
             why = f"the last message, scored alone: the {last - oldest + 1} messages looked back at all continue earlier ones"
         elif index == last:
             why = "the only message" if last == 0 else "the last message, scored alone: it sets its own task"
@@ -232,18 +234,25 @@ class ScorerModel:
         return Reading(index, name, self.score_as(texts[index], name, parsed), why)
 
     @staticmethod
-    def _read(texts: Sequence[str], index: int) -> tuple[str, wordproblem.Tokens | None, bool]:
-        """One message of a conversation: the family it is read in, its tokens, whether it continues an earlier one."""
+    def _read(texts: Sequence[str], index: int, before: bool) -> tuple[str, wordproblem.Tokens | None, bool]:
+        """One user message: the family it is read in, its tokens, whether it continues what came before
+        (``before``: whether a system prompt precedes the first message)."""
         text = texts[index]
         name, parsed = family_and_tokens(text)
-        if index == 0:  # the conversation's first message sets its task, whatever it says
+        if index == 0 and not before:  # the conversation's first message sets its task, whatever it says
             return name, parsed, False
-        if name == "quant":  # after an earlier message, numbers and a question are a detail or a variant
+        if name == "quant" and index > 0:  # after an earlier message, numbers and a question are a detail
             name = "open"
         if name != "open":
             return name, parsed, False
         words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
         return name, parsed, tasks.continues(words, text[: tasks.SCAN])
+
+    @staticmethod
+    def _sets_task(system: str) -> bool:
+        """True when a system prompt names a task by marker words (code, maths, extraction, writing…)."""
+        head = system[: tasks.SCAN]
+        return tasks.task(wordproblem.tokens(head)[0], head) not in tasks.CONTINUING
 
     def predict(self, text: str) -> tuple[float, bool]:
         """(value, is a gain): the predicted gain before calibration, or an uncalibrated prior's score."""
@@ -258,7 +267,9 @@ class ScorerModel:
         return model.raw(text, parsed), True
 
     def score_as(self, text: str, name: str, parsed: wordproblem.Tokens | None = None) -> float:
-        """``score`` by family ``name``'s model."""
+        """``score`` by family ``name``'s model (0 for an empty text: nothing to answer)."""
+        if not text:
+            return 0.0
         value, is_gain = self.predict_as(text, name, parsed)
         return self.calibrate(value) if is_gain else value
 
@@ -337,11 +348,12 @@ class LearnedScorer:
         return cls(model, str(path), time.perf_counter() - start)
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
-        """Difficulty in [0, 1] of the last user message, read with its conversation (``score_turns``)."""
+        """Difficulty in [0, 1] of the last user message, read with its conversation (``read_turns``)."""
         texts = user_texts(messages, CONTEXT_TURNS + 2)  # one more than is read: is the first in view the first?
-        if len(texts) <= 1:
+        system = system_text(messages) if texts else ""
+        if len(texts) <= 1 and not system:
             return self.score_text(texts[0] if texts else "")
-        return self.model.score_turns(texts)
+        return self.model.read_turns(texts, system).score
 
     def score_text(self, text: str) -> float:
         """The same for a bare prompt."""
