@@ -215,12 +215,13 @@ class ScorerModel:
         """
         last = len(texts) - 1
         oldest = max(0, last - CONTEXT_TURNS)
+        system_task = bool(system) and self._sets_task(system)
         index = last
-        name, parsed, continues = self._read(texts, index, bool(system))
+        name, parsed, continues = self._read(texts, index, system_task)
         while continues and index > oldest:
             index -= 1
-            name, parsed, continues = self._read(texts, index, bool(system))
-        if continues and system and self._sets_task(system):
+            name, parsed, continues = self._read(texts, index, system_task)
+        if continues and system_task:
             return Reading(-1, "open", self.score_as(system, "open"),
                            "no user message in view sets a task of its own: the system prompt's is taken")
         if continues and index > 0:  # the first message is out of view: the last is scored alone
@@ -236,7 +237,7 @@ class ScorerModel:
     @staticmethod
     def _read(texts: Sequence[str], index: int, before: bool) -> tuple[str, wordproblem.Tokens | None, bool]:
         """One user message: the family it is read in, its tokens, whether it continues what came before
-        (``before``: whether a system prompt precedes the first message)."""
+        (``before``: whether a system prompt that sets a task precedes the first message)."""
         text = texts[index]
         name, parsed = family_and_tokens(text)
         if index == 0 and not before:  # the conversation's first message sets its task, whatever it says
