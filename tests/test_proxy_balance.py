@@ -89,6 +89,25 @@ def test_inside_the_band_the_learned_scorer_picks_the_frontier_requests(proxy):
     assert hard_frontier >= 10 and easy_frontier <= 2
 
 
+def test_an_app_request_is_routed_by_the_task_its_system_prompt_sets(proxy):
+    """Every request has the same user message, an end user's input that sets no task; one in four comes
+    from a SQL app (system prompt: turn questions into SQL), the others from a copywriting app. The
+    proxy reads the system prompt: the SQL app's requests go to the frontier."""
+    question = "top 5 customers by revenue last month"
+    sql = "You turn the analyst's question into one PostgreSQL query over the sales schema. Reply with SQL only."
+    copy = "You write upbeat product descriptions for our online shop, two sentences each."
+    kinds = ["sql"] * 12 + ["copy"] * 36
+    random.Random(6).shuffle(kinds)
+    sent = _tiers(proxy, [(kind, [{"role": "system", "content": sql if kind == "sql" else copy},
+                                  {"role": "user", "content": question}]) for kind in kinds])
+    sql_frontier = sent["sql"].count("frontier")
+    copy_frontier = sent["copy"].count("frontier")
+    print(f"SQL-app requests on the frontier: {sql_frontier}/12, copywriting-app ones: {copy_frontier}/36")
+    # the band lets at most a few frontier requests run together, so a clump of SQL requests loses one
+    # or two; reading the user message alone (all 48 look the same) gave 2/12 and 11/36 (session 6)
+    assert sql_frontier >= 9 and copy_frontier <= 3
+
+
 def test_a_follow_up_is_routed_by_the_conversation_it_continues(proxy):
     """Every request ends with the same follow-up, "and why is that?"; one conversation in four opened
     with the hard prompt, the others with an easy one. The proxy reads the conversation: the follow-ups
@@ -107,7 +126,8 @@ def test_a_follow_up_is_routed_by_the_conversation_it_continues(proxy):
     hard_frontier = sent["hard"].count("frontier")
     easy_frontier = sent["easy"].count("frontier")
     print(f"follow-ups of hard conversations on the frontier: {hard_frontier}/12, of easy ones: {easy_frontier}/36")
-    assert hard_frontier >= 10 and easy_frontier <= 2
+    # scoring the last message alone gave 4/12 and 6/36 (session 6); the band caps clumps (see above)
+    assert hard_frontier >= 9 and easy_frontier <= 3
 
 
 @pytest.mark.parametrize("tier", ["selfhost", "edge", "frontier"])
