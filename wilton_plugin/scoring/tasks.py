@@ -141,7 +141,7 @@ CLOSING = _words(
     "hi hello hey thanks thank you ok okay cool great nice good perfect awesome bye goodbye cheers thx ty np lol "
     "wow got it that s so much very all appreciate appreciated"
 )
-# Tasks a follow-up can read as without setting one of its own: "why?", "explain step 2", "make it shorter".
+# Tasks a follow-up can read as without setting one of its own: "why?", "explain it simply", "make it shorter".
 CONTINUING = frozenset({"other", "knowledge", "chat"})
 
 
@@ -289,7 +289,7 @@ def expected_gain(text: str, words: Sequence[str]) -> float:
 def continues(words: Sequence[str], head: str) -> bool:
     """True when a follow-up message sets no task of its own and so continues the conversation's.
 
-    "make it shorter", "and in Go?", "why?", "explain step 2" read as chat, other or knowledge:
+    "make it shorter", "and in Go?", "why?", "explain it simply" read as chat, other or knowledge:
     what they ask depends on the earlier request. A message that only thanks or acknowledges
     ("thanks, that's all") asks for nothing, and one that names a task ("now write a haiku")
     sets its own.
