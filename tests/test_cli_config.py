@@ -25,6 +25,7 @@ def test_the_example_config_is_valid():
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "chat (4 deployments)" in result.stdout
     assert "scorer learned (" in result.stdout and "mmlu_dev.csv" in result.stdout  # the shipped artifact, loaded
+    assert "task prior tasks-3, its category classifier trained on 432 hand-written requests" in result.stdout
 
 
 def test_an_unusable_scorer_artifact_fails_validation_as_it_fails_start_up(tmp_path):

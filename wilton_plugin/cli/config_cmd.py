@@ -40,6 +40,14 @@ def _describe(name: str, scorer: object) -> str:
     path = getattr(scorer, "path", None)
     if path is None:
         return name
-    info = scorer.model.info  # type: ignore[attr-defined]
+    from wilton_plugin.scoring import tasks  # loaded with the learned scorer already
+    from wilton_plugin.scoring.model import Prior
+
+    model = scorer.model  # type: ignore[attr-defined]
+    info = model.info
     sources = ", ".join(info.get("sources") or ()) or "unknown files"
-    return f"{name} ({path}: trained on {info.get('rows', '?')} rows from {sources})"
+    described = f"{name} ({path}: trained on {info.get('rows', '?')} rows from {sources}"
+    if model.families["open"] == Prior("tasks"):  # open prompts are read by the task prior's classifier
+        described += (f"; open prompts by the task prior {tasks.VERSION}, its category classifier trained on "
+                      f"{tasks.MODEL.info.get('rows', '?')} hand-written requests")
+    return described + ")"
