@@ -41,6 +41,8 @@ FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("open_prompts.c
                                                                  "open_prompts_heldout2.csv", "open_prompts_heldout3.csv"))
 FOLLOWUP_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("followups.csv", "followups_heldout.csv"))
 SYSTEM_FILES = (ROOT / "data" / "chat-prompts" / "system_prompts_heldout.csv",)
+FOLLOWUP_WAYS = ("first", "followup_alone", "followup_in_conversation")
+SYSTEM_WAYS = ("user_alone", "with_system")
 HIGH = ("coding", "math", "reasoning")
 LOW = ("writing", "roleplay", "humanities", "extraction")
 
@@ -76,38 +78,43 @@ def report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
             "categories": categories}
 
 
+def _ways(path: Path, ways: tuple[str, ...], scored: list[tuple[str, tuple[float, ...]]]) -> dict[str, Any]:
+    """Per way of scoring (one value per row and way): its AUC, and each category's mean."""
+    scores: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
+    for category, values in scored:
+        for way, value in zip(ways, values):
+            scores[way].setdefault(category, []).append(value)
+    means = {c: {way: round(statistics.mean(scores[way][c]), 3) for way in ways} for c in scores[ways[0]]}
+    return {"file": path.name, "n": len(scored), **{f"auc_{way}": auc(scores[way]) for way in ways},
+            "categories": means}
+
+
 def followup_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     """Two-turn conversations: the AUC of the first message, of the follow-up alone and in its conversation."""
-    rows = _rows(path)
-    ways = ("first", "followup_alone", "followup_in_conversation")
-    scores: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
-    for row in rows:
+    scored = []
+    for row in _rows(path):
         messages = [{"role": "user", "content": row["turn1"]}, {"role": "assistant", "content": row["reply"]},
                     {"role": "user", "content": row["turn2"]}]
-        values = (scorer.score_text(row["turn1"]), scorer.score_text(row["turn2"]), scorer.score(messages))
-        for way, value in zip(ways, values):
-            scores[way].setdefault(row["category"], []).append(value)
-    means = {c: {way: round(statistics.mean(scores[way][c]), 3) for way in ways} for c in scores["first"]}
-    return {"file": path.name, "n": len(rows), **{f"auc_{way}": auc(scores[way]) for way in ways},
-            "categories": means}
+        scored.append((row["category"], (scorer.score_text(row["turn1"]), scorer.score_text(row["turn2"]),
+                                         scorer.score(messages))))
+    return _ways(path, FOLLOWUP_WAYS, scored)
 
 
 def system_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     """App requests (a system prompt, then the end user's message): the AUC of the user message alone and
     with its system prompt, and how many took the system prompt's score."""
-    rows = _rows(path)
-    ways = ("user_alone", "with_system")
-    scores: dict[str, dict[str, list[float]]] = {way: {} for way in ways}
-    taken = 0
-    for row in rows:
-        alone = scorer.score_text(row["user"])
-        together = scorer.score([{"role": "system", "content": row["system"]}, {"role": "user", "content": row["user"]}])
-        taken += together != alone
-        for way, value in zip(ways, (alone, together)):
-            scores[way].setdefault(row["category"], []).append(value)
-    means = {c: {way: round(statistics.mean(scores[way][c]), 3) for way in ways} for c in scores["user_alone"]}
-    return {"file": path.name, "n": len(rows), **{f"auc_{way}": auc(scores[way]) for way in ways},
-            "system_prompt_taken": taken, "categories": means}
+    scored = []
+    for row in _rows(path):
+        messages = [{"role": "system", "content": row["system"]}, {"role": "user", "content": row["user"]}]
+        scored.append((row["category"], (scorer.score_text(row["user"]), scorer.score(messages))))
+    return {**_ways(path, SYSTEM_WAYS, scored), "system_prompt_taken": sum(alone != both for _, (alone, both) in scored)}
+
+
+def _print_ways(report: dict[str, Any], ways: tuple[str, ...], headers: tuple[str, ...]) -> None:
+    print(f"  {'category':<11}" + "".join(f" {h:>15}" for h in headers))
+    ordered = sorted(report["categories"].items(), key=lambda kv: -kv[1][ways[-1]])
+    for category, c in ordered:
+        print(f"  {category:<11}" + "".join(f" {c[way]:>15.3f}" for way in ways))
 
 
 def main() -> int:
@@ -131,18 +138,12 @@ def main() -> int:
         print(f"{f['file']}: {f['n']} two-turn conversations, AUC high-gain vs low-gain categories: first message "
               f"{f['auc_first']:.3f}, follow-up alone {f['auc_followup_alone']:.3f}, follow-up in its conversation "
               f"{f['auc_followup_in_conversation']:.3f}")
-        print(f"  {'category':<11} {'mean: first':>11} {'alone':>7} {'in conversation':>15}")
-        ordered = sorted(f["categories"].items(), key=lambda kv: -kv[1]["followup_in_conversation"])
-        for category, c in ordered:
-            print(f"  {category:<11} {c['first']:>11.3f} {c['followup_alone']:>7.3f} {c['followup_in_conversation']:>15.3f}")
+        _print_ways(f, FOLLOWUP_WAYS, ("mean: first", "alone", "in conversation"))
     for f in systems:
         print(f"{f['file']}: {f['n']} app requests (system prompt + user message), AUC high-gain vs low-gain "
               f"categories: user message alone {f['auc_user_alone']:.3f}, with its system prompt "
               f"{f['auc_with_system']:.3f} ({f['system_prompt_taken']} took the system prompt's score)")
-        print(f"  {'category':<11} {'mean: alone':>11} {'with system':>11}")
-        ordered = sorted(f["categories"].items(), key=lambda kv: -kv[1]["with_system"])
-        for category, c in ordered:
-            print(f"  {category:<11} {c['user_alone']:>11.3f} {c['with_system']:>11.3f}")
+        _print_ways(f, SYSTEM_WAYS, ("mean: alone", "with system"))
     return 0
 
 
