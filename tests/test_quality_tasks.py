@@ -90,3 +90,18 @@ def test_a_damaged_model_file_is_refused(edit, message):
     edit(body)
     with pytest.raises(ValueError, match=message):
         TaskModel.from_json(json.dumps(body))
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(texts=st.lists(st.sampled_from(["Write a haiku.", "Fix this SQL query please", "why?", "", "Solve x^2 = 4 now",
+                                       "Tom is taller than Ann. Who is shorter?"]), min_size=1, max_size=6),
+       reuse=st.booleans())
+def test_the_kept_reading_is_only_returned_for_the_same_words_and_head(texts: list[str], reuse: bool) -> None:
+    """``tasks.read`` keeps its last reading: whatever the order of calls, and even when the same list
+    object comes back with another head, it answers as a fresh reading would."""
+    shared = wordproblem.tokens(texts[0])[0]
+    for text in texts:
+        words = shared if reuse else wordproblem.tokens(text)[0]
+        request = tasks.instruction_words(text)
+        assert tasks.read(words, text) == (tasks._marked_task(words, text, request), request)
+        assert tasks.read(words, text) == (tasks._marked_task(words, text, request), request)

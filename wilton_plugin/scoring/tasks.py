@@ -242,9 +242,23 @@ def task(words: Sequence[str], head: str) -> str:
 
 
 def read(words: Sequence[str], head: str) -> tuple[str, list[str]]:
-    """(the task by marker words, the request's words: ``instruction_words``)."""
+    """(the task by marker words, the request's words: ``instruction_words``); do not mutate them.
+
+    One prompt's task is asked for up to three times in a row (is a question a word problem, does a
+    follow-up continue, the prior's gain), always with the same ``words`` list: the last reading is
+    kept and returned again for that very list and the same head.
+    """
+    global _LAST_READ
+    last = _LAST_READ
+    if last is not None and last[0] is words and last[1] == head:
+        return last[2]
     request = instruction_words(head)
-    return _marked_task(words, head, request), request
+    reading = (_marked_task(words, head, request), request)
+    _LAST_READ = (words, head, reading)
+    return reading
+
+
+_LAST_READ: tuple[Sequence[str], str, tuple[str, list[str]]] | None = None
 
 
 def _marked_task(words: Sequence[str], head: str, request: Sequence[str]) -> str:
