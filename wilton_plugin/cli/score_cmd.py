@@ -39,11 +39,10 @@ def _score(args: argparse.Namespace) -> int:
     from wilton_plugin.scoring.explain import explain, explain_conversation
     from wilton_plugin.scoring.model import LearnedScorer
 
-    given = [flag for flag, value in (("TEXT", args.text), ("--file", args.file), ("--messages", args.messages))
+    given = [(flag, value) for flag, value in (("TEXT", args.text), ("--file", args.file), ("--messages", args.messages))
              if value is not None]
     if len(given) > 1:
-        raise ConfigError(given[1], getattr(args, given[1].lstrip("-")) if given[1] != "TEXT" else args.text,
-                          "Give the prompt one way: TEXT, --file or --messages.")
+        raise ConfigError(*given[1], "Give the prompt one way: TEXT, --file or --messages.")
     if args.top < 0:
         raise ConfigError("--top", args.top, "Expected a whole number >= 0.")
     scorer = LearnedScorer.load(args.artifact)
