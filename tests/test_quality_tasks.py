@@ -84,6 +84,8 @@ def test_training_checks_its_categories_and_fits_small_data():
     (lambda b: b.update(categories=["a"]), "categories"),
     (lambda b: b["log_prior"].pop(), "one value per category"),
     (lambda b: b["log_prior"].__setitem__(0, float("nan")), "finite"),
+    (lambda b: b.pop("weights"), "missing or malformed"),
+    (lambda b: b.update(weights=[1, 2]), "missing or malformed"),
 ])
 def test_a_damaged_model_file_is_refused(edit, message):
     body = json.loads(DEFAULT_MODEL.read_text(encoding="utf-8"))

@@ -73,8 +73,11 @@ class TaskModel:
         categories = tuple(body["categories"])
         if categories != CATEGORIES:
             raise ValueError(f"{where}: categories {list(categories)}, expected {list(CATEGORIES)}")
-        log_prior = tuple(float(v) for v in body["log_prior"])
-        weights = {str(f): tuple(float(v) for v in row) for f, row in body["weights"].items()}
+        try:
+            log_prior = tuple(float(v) for v in body["log_prior"])
+            weights = {str(f): tuple(float(v) for v in row) for f, row in body["weights"].items()}
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"{where}: log_prior or weights missing or malformed ({exc!r})") from None
         if len(log_prior) != len(categories) or any(len(row) != len(categories) for row in weights.values()):
             raise ValueError(f"{where}: every row must have one value per category")
         if not all(math.isfinite(v) for row in (log_prior, *weights.values()) for v in row):
