@@ -5,12 +5,15 @@ cannot be scored by PGR here. What can be checked is whether it reads a request 
 and ranks the categories where frontier models lead most in published per-category comparisons
 (code, maths, reasoning) above those where open models are close (writing, role-play,
 humanities, extraction). The files are in ``data/chat-prompts/`` (see its README): single
-requests (``open_prompts*.csv``) and two-turn conversations (``followups*.csv``), for which the
+requests (``open_prompts*.csv``) and two-turn conversations (``followups.csv``, ``followups_heldout.csv``), for which the
 follow-up is scored alone, as before session 6, and with its conversation (``LearnedScorer.score``
 on the whole message list), and the first message alone. None holds outcomes: "AUC" is the
 probability that a prompt of a high-gain category scores above one of a low-gain category, not a
 quality measure. App requests (``system_prompts_heldout.csv``: a system prompt that often sets
-the app's task, then the end user's message) are scored without and with the system prompt. "read as" counts the requests whose likeliest category by the task classifier is
+the app's task, then the end user's message) are scored without and with the system prompt.
+``followups_switch*.csv`` (session 7) mix follow-ups that continue with ones that start a new
+request mid-conversation; their AUC is by the category of the follow-up's work (the
+conversation's when it continues, the new request's otherwise, ``chat`` counting as low-gain). "read as" counts the requests whose likeliest category by the task classifier is
 their own (for open prompts that are not chat).
 
 Since session 6 the task classifier is trained on every file here but ``open_prompts_heldout3.csv``,
@@ -40,11 +43,13 @@ from wilton_plugin.scoring.model import LearnedScorer, family  # noqa: E402
 FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("open_prompts.csv", "open_prompts_heldout.csv",
                                                                  "open_prompts_heldout2.csv", "open_prompts_heldout3.csv"))
 FOLLOWUP_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("followups.csv", "followups_heldout.csv"))
+SWITCH_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("followups_switch.csv",
+                                                                        "followups_switch_heldout.csv"))
 SYSTEM_FILES = (ROOT / "data" / "chat-prompts" / "system_prompts_heldout.csv",)
 FOLLOWUP_WAYS = ("first", "followup_alone", "followup_in_conversation")
 SYSTEM_WAYS = ("user_alone", "with_system")
 HIGH = ("coding", "math", "reasoning")
-LOW = ("writing", "roleplay", "humanities", "extraction")
+LOW = ("writing", "roleplay", "humanities", "extraction", "chat")  # chat: small talk, in the switch files only
 
 
 
@@ -55,8 +60,8 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 def auc(scores: dict[str, list[float]]) -> float:
     """P(a prompt of a high-gain category scores above one of a low-gain category); ties count half."""
-    high = [s for c in HIGH for s in scores[c]]
-    low = [s for c in LOW for s in scores[c]]
+    high = [s for c in HIGH for s in scores.get(c, ())]
+    low = [s for c in LOW for s in scores.get(c, ())]
     return round(sum((h > lo) + 0.5 * (h == lo) for h in high for lo in low) / (len(high) * len(low)), 3)
 
 
@@ -100,6 +105,25 @@ def followup_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     return _ways(path, FOLLOWUP_WAYS, scored)
 
 
+def switch_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
+    """Two-turn conversations whose follow-up either continues (``kind`` continue) or starts a new request
+    (switch, of ``turn2_category``): the AUC by the category the follow-up's work belongs to (the
+    conversation's, or the new request's), and how many of each kind were read as such."""
+    scored = []
+    read = {"continue": [0, 0], "switch": [0, 0]}  # kind -> [read as that kind, rows]
+    for row in _rows(path):
+        kind = row["kind"]
+        messages = [{"role": "user", "content": row["turn1"]}, {"role": "assistant", "content": row["reply"]},
+                    {"role": "user", "content": row["turn2"]}]
+        continued = scorer.model.read_turns([row["turn1"], row["turn2"]], "", ["", row["reply"]]).index == 0
+        read[kind][0] += continued == (kind == "continue")
+        read[kind][1] += 1
+        category = row["category"] if kind == "continue" else row["turn2_category"]
+        scored.append((category, (scorer.score_text(row["turn1"]), scorer.score_text(row["turn2"]),
+                                  scorer.score(messages))))
+    return {**_ways(path, FOLLOWUP_WAYS, scored), "continues_read": read["continue"], "switches_read": read["switch"]}
+
+
 def system_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     """App requests (a system prompt, then the end user's message): the AUC of the user message alone and
     with its system prompt, and how many took the system prompt's score."""
@@ -124,9 +148,11 @@ def main() -> int:
     scorer = LearnedScorer.load()
     reports = [report(path, scorer) for path in FILES]
     followups = [followup_report(path, scorer) for path in FOLLOWUP_FILES]
+    switches = [switch_report(path, scorer) for path in SWITCH_FILES]
     systems = [system_report(path, scorer) for path in SYSTEM_FILES]
     if args.json:
-        print(json.dumps({"files": reports, "followups": followups, "system_prompts": systems}, sort_keys=True))
+        print(json.dumps({"files": reports, "followups": followups, "switches": switches, "system_prompts": systems},
+                         sort_keys=True))
         return 0
     for r in reports:
         print(f"{r['file']}: {r['n']} prompts, AUC high-gain vs low-gain categories {r['auc_high_vs_low']:.3f}")
@@ -138,6 +164,13 @@ def main() -> int:
         print(f"{f['file']}: {f['n']} two-turn conversations, AUC high-gain vs low-gain categories: first message "
               f"{f['auc_first']:.3f}, follow-up alone {f['auc_followup_alone']:.3f}, follow-up in its conversation "
               f"{f['auc_followup_in_conversation']:.3f}")
+        _print_ways(f, FOLLOWUP_WAYS, ("mean: first", "alone", "in conversation"))
+    for f in switches:
+        print(f"{f['file']}: {f['n']} two-turn conversations, half continuing, half starting a new request; AUC by "
+              f"the category of the follow-up's work: first message {f['auc_first']:.3f}, follow-up alone "
+              f"{f['auc_followup_alone']:.3f}, follow-up in its conversation {f['auc_followup_in_conversation']:.3f}; "
+              f"read as continuing {f['continues_read'][0]}/{f['continues_read'][1]}, as new requests "
+              f"{f['switches_read'][0]}/{f['switches_read'][1]}")
         _print_ways(f, FOLLOWUP_WAYS, ("mean: first", "alone", "in conversation"))
     for f in systems:
         print(f"{f['file']}: {f['n']} app requests (system prompt + user message), AUC high-gain vs low-gain "

@@ -116,8 +116,8 @@ def test_wiltonctl_score_explains_a_conversation_as_the_proxy_scores_it(tmp_path
     assert report["score"] == pytest.approx(scorer.score(messages)) == pytest.approx(scorer.score_text(word_problem))
     assert (report["message"], report["user_messages"], report["family"]) == (1, 2, "quant")
     assert "continues message 1" in report["conversation"]
-    # a follow-up with its own task is explained itself; a bare list is read from stdin
-    messages[-1]["content"] = "Now write a limerick about it."
+    # a follow-up that starts a new piece of work is explained itself; a bare list is read from stdin
+    messages[-1]["content"] = "Now write a limerick about autumn."
     table = _wiltonctl("score", "--messages", "-", stdin=json.dumps(messages))
     assert table.returncode == 0 and "user message 2 of 2" in table.stdout and "task       writing" in table.stdout
     # a follow-up stating quantities is read as a detail, not as a word problem

@@ -1,4 +1,4 @@
-"""Follow-ups: the learned scorer reads a message that sets no task of its own with its conversation."""
+"""Follow-ups: the learned scorer reads a message linked to its conversation with it, and a new request alone."""
 
 from __future__ import annotations
 
@@ -34,12 +34,6 @@ def alone(text: str) -> float:
     return SCORER.score_text(text)
 
 
-def as_followup(text: str) -> float:
-    """A follow-up's own score: a word problem's family is not used after an earlier message."""
-    name, parsed = family_and_tokens(text)
-    return SCORER.model.score_as(text, "open" if name == "quant" else name, parsed)
-
-
 @pytest.mark.parametrize("followup", ["make it faster", "and in Go?", "why?", "ok now without sorting",
                                       "Can you add type hints and docstrings?", "explain it like I'm five", ""])
 def test_a_follow_up_without_a_task_of_its_own_scores_like_the_request_it_continues(followup: str) -> None:
@@ -49,9 +43,38 @@ def test_a_follow_up_without_a_task_of_its_own_scores_like_the_request_it_contin
 
 
 @pytest.mark.parametrize("followup", ["thanks!", "Thanks, that's all.", "Now write a haiku about autumn.",
-                                      "Great, can you translate the docstring into French?"])
-def test_a_follow_up_that_thanks_or_sets_its_own_task_is_scored_alone(followup: str) -> None:
+                                      "Great, can you translate the docstring into French?",
+                                      "unrelated, but what rhymes with orange?", "btw how are you today",
+                                      "Write a limerick."])
+def test_a_follow_up_that_thanks_or_starts_a_new_request_is_scored_alone(followup: str) -> None:
     assert SCORER.score(conversation(CODE, followup)) == alone(followup) < alone(CODE)
+
+
+@pytest.mark.parametrize("followup", ["What is the capital of Mongolia and what language do people speak there?", "How long should I boil an egg?",
+                                      "Sam buys 3 boxes of 12 pencils and gives away 7. How many pencils are left?"])
+def test_a_new_question_that_shares_nothing_with_the_conversation_is_scored_alone(followup: str) -> None:
+    """An unrelated question mid-conversation stands for itself, by its own family (a word problem is one)."""
+    assert SCORER.score(conversation(POEM, followup)) == alone(followup)
+    assert SCORER.score(conversation(CODE, followup)) == alone(followup)
+
+
+@pytest.mark.parametrize("followup", ["put it in a table", "add pytest tests for it", "translate that to Spanish",
+                                      "Can you add type hints and docstrings?", "same but for 12 people",
+                                      "what about overlapping intervals that only touch?"])
+def test_a_follow_up_that_refers_back_or_shares_the_topic_continues_even_when_it_names_an_operation(followup: str) -> None:
+    assert SCORER.score(conversation(CODE, followup)) == alone(CODE) != alone(followup)
+
+
+def test_the_reply_a_follow_up_answers_links_it_to_the_conversation() -> None:
+    """A question about a word of the assistant's answer continues; the same question after another reply does not."""
+    question = "why do you take the highest powers?"
+    request = "Find the least common multiple of 12, 18 and 30."
+    reply = "Factor each number: 12 = 2^2*3, 18 = 2*3^2, 30 = 2*3*5; take the highest powers of each prime..."
+    messages = [{"role": "user", "content": request}, {"role": "assistant", "content": reply},
+                {"role": "user", "content": question}]
+    assert SCORER.score(messages) == alone(request) != alone(question)
+    messages[1] = {"role": "assistant", "content": "The answer is 180."}
+    assert SCORER.score(messages) == alone(question)
 
 
 def test_only_user_messages_are_read_and_a_single_message_is_scored_as_before() -> None:
@@ -69,8 +92,8 @@ def test_the_look_back_stops_at_the_latest_request_and_after_the_limit() -> None
     assert SCORER.score(conversation(CODE, *vague[:CONTEXT_TURNS])) == alone(CODE)
     # one further back it is not: the first message in view is itself a follow-up, so the last is scored alone
     assert SCORER.score(conversation(CODE, *vague[: CONTEXT_TURNS + 1])) == alone(vague[CONTEXT_TURNS])
-    # a later request that sets its own task is where the look-back stops
-    haiku = "Now write a haiku about it."
+    # a later request that starts a new piece of work is where the look-back stops
+    haiku = "Now write a haiku about autumn."
     assert SCORER.score(conversation(CODE, haiku, "make it longer")) == alone(haiku)
     # the conversation's first message sets its task whatever it says
     assert SCORER.score(conversation("hi", "why?")) == alone("hi")
@@ -80,7 +103,7 @@ def test_answer_options_are_scored_alone_and_numbers_in_a_follow_up_are_details(
     # a new exam question (few-shot turns, a quiz) is scored by its own family
     assert SCORER.score(conversation(CODE, CHOICE)) == alone(CHOICE)
     assert SCORER.score(conversation(CHOICE, "why not C?")) == alone(CHOICE)
-    # numbers and a question after an earlier request are a detail of it, not a word problem standing alone
+    # numbers and a question that refer back are a detail of the request, not a word problem standing alone
     details = "We have 3 regions and about 40 tags per page. How many queries will that make?"
     assert family_and_tokens(details)[0] == "quant"
     assert SCORER.score(conversation(POEM, details)) == alone(POEM) != alone(details)
@@ -110,7 +133,7 @@ def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str], syst
     score = SCORER.score(conversation(*turns, system=system))
     assert 0.0 <= score <= 1.0
     window = turns[-(CONTEXT_TURNS + 1):]
-    readings = {as_followup(t) for t in window}
+    readings = {alone(t) for t in window}
     if len(turns) <= CONTEXT_TURNS + 1:
         readings.add(alone(turns[0]))
     if system == SQL_APP:
@@ -120,15 +143,19 @@ def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str], syst
         assert score == alone(turns[0])
 
 
-def test_a_follow_up_word_problem_with_its_own_task_is_explained_as_read() -> None:
+def test_a_follow_up_is_explained_as_read() -> None:
     from wilton_plugin.scoring.explain import explain_conversation
 
     puzzle = "Tom is taller than Ann by 3 cm and Ann is 150 cm tall. How tall is Tom?"
     assert family_and_tokens(puzzle)[0] == "quant"
-    report = explain_conversation(SCORER.model, [CODE, puzzle])
-    assert (report["message"], report["family"], report["task"]) == (2, "open", "reasoning")
-    assert report["score"] == SCORER.score(conversation(CODE, puzzle)) == as_followup(puzzle) != alone(puzzle)
-    assert "follow-up" in report["family_reason"] and "scored alone" in report["conversation"]
+    report = explain_conversation(SCORER.model, [CODE, puzzle])  # a new word problem: its own family
+    assert (report["message"], report["family"]) == (2, "quant")
+    assert report["score"] == SCORER.score(conversation(CODE, puzzle)) == alone(puzzle)
+    assert "scored alone" in report["conversation"]
+    variant = "what if Ann is 160 cm?"
+    report = explain_conversation(SCORER.model, [puzzle, variant], replies=["", "Tom is 153 cm tall."])
+    assert (report["message"], report["family"], report["score"]) == (1, "quant", alone(puzzle))
+    assert "continues message 1" in report["conversation"]
 
 
 @pytest.mark.parametrize("question", ["top 5 customers by revenue last month", "and only in Germany?",
@@ -159,3 +186,29 @@ def test_explain_names_the_system_prompt_when_it_set_the_score() -> None:
     report = explain_conversation(SCORER.model, ["top 5 customers by revenue last month"], system=SQL_APP)
     assert (report["message"], report["task"], report["score"]) == (0, "coding", alone(SQL_APP))
     assert "system prompt" in report["conversation"]
+
+
+def test_replies_are_aligned_with_the_user_messages_they_precede() -> None:
+    from wilton_plugin.core.scorer import replies_to
+
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u1"},
+                {"role": "assistant", "content": [{"type": "text", "text": "a1"}]}, {"role": "user", "content": "u2"},
+                {"role": "assistant", "content": None, "tool_calls": []}, {"role": "tool", "content": "t"},
+                {"role": "user", "content": "u3"}, {"role": "user", "content": "u4"}]
+    assert user_texts(messages, 4) == ["u1", "u2", "u3", "u4"]
+    assert replies_to(messages, 4) == ["", "a1", "", ""]  # u3 answers a tool result, u4 another user message
+    assert replies_to(messages, 2) == ["", ""]
+    assert replies_to([{"role": "assistant", "content": "only"}], 3) == [""]
+    assert replies_to(None) == replies_to([]) == []
+
+
+def test_a_message_that_brings_its_own_material_is_not_read_as_referring_back() -> None:
+    from wilton_plugin.scoring import turns
+
+    pasted = ("pull the dates out of this: 'The board met on 14 March 2023, again on 2 May after the audit, "
+              "and the two firms signed the merger agreement on 9 June in Lisbon.'")
+    assert turns.brings_material(pasted) and not turns.brings_material("put this in a table")
+    assert SCORER.score(conversation(POEM, pasted)) == alone(pasted)
+    assert SCORER.score(conversation(POEM, "put this in a table")) == alone(POEM)
+    assert turns.new_topic("ok, different question: what is 2+2") and turns.new_topic("haha cute. btw how are you")
+    assert not turns.new_topic("make the intro different") and not turns.new_topic("explain the other step")

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from wilton_plugin.core.scorer import system_text, user_texts
+    from wilton_plugin.core.scorer import replies_to, system_text, user_texts
     from wilton_plugin.scoring.explain import explain, explain_conversation
     from wilton_plugin.scoring.model import LearnedScorer
 
@@ -49,7 +49,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.messages is not None:
         messages = _messages(args.messages)
         report = explain_conversation(scorer.model, user_texts(messages, limit=len(messages)), args.top,
-                                      system_text(messages))
+                                      system_text(messages), replies_to(messages, limit=len(messages)))
     else:
         if args.text is not None:
             text = args.text

@@ -52,6 +52,24 @@ def user_texts(messages: Sequence[Mapping[str, Any]] | None, limit: int = 1) -> 
     return [_content_text(message) for message in chosen[-limit:]]
 
 
+def replies_to(messages: Sequence[Mapping[str, Any]] | None, limit: int = 1) -> list[str]:
+    """Aligned with ``user_texts(messages, limit)``: the text of the assistant message right before each
+    of those user messages ("" when the message before it is not the assistant's)."""
+    if not messages:
+        return []
+    replies: list[str] = []
+    before: Any = None
+    users = 0
+    for message in messages:
+        if isinstance(message, Mapping) and message.get("role") == "user":
+            users += 1
+            replies.append(_content_text(before) if isinstance(before, Mapping) and before.get("role") == "assistant" else "")
+        before = message
+    if not users:  # user_texts then reads messages of any role: none of them answers a reply
+        return [""] * min(limit, len(messages))
+    return replies[-limit:]
+
+
 def system_text(messages: Sequence[Mapping[str, Any]] | None) -> str:
     """The text of the system (or developer) messages, joined; "" when there is none."""
     if not messages:

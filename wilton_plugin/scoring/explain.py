@@ -18,11 +18,13 @@ from typing import Any
 from wilton_plugin.scoring import features, taskmodel, tasks, wordproblem
 from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_reason
 
-def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8, system: str = "") -> dict[str, Any]:
+def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8, system: str = "",
+                         replies: Sequence[str] = ()) -> dict[str, Any]:
     """``explain`` for the last of a conversation's user messages (oldest first, after ``system``): the
     message whose reading set its score (``ScorerModel.read_turns``), explained, and why that one.
-    ``message`` is its place among the user messages (1 = the first), or 0 for the system prompt."""
-    reading = model.read_turns(texts, system)
+    ``message`` is its place among the user messages (1 = the first), or 0 for the system prompt;
+    ``replies``: the assistant reply each user message answers (``ScorerModel.read_turns``)."""
+    reading = model.read_turns(texts, system, replies)
     out = explain(model, system if reading.index < 0 else texts[reading.index], top, reading.family)
     out.update(score=reading.score, message=reading.index + 1, user_messages=len(texts), conversation=reading.why)
     return out
@@ -31,11 +33,11 @@ def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8,
 def explain(model: ScorerModel, text: str, top: int = 8, family: str | None = None) -> dict[str, Any]:
     """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects.
 
-    ``family`` overrides the prompt's own (a follow-up stating quantities is read as ``open``).
+    ``family`` overrides the prompt's own (a system prompt is read as ``open``).
     """
     name, reason, parsed = family_reason(text)
     if family is not None and family != name:
-        name, reason = family, "a follow-up: its quantities are details of the conversation, not a word problem"
+        name, reason = family, "a system prompt: read for the task it sets"
     scorer = model.families[name]
     value, is_gain = model.predict_as(text, name, parsed)
     out: dict[str, Any] = {

@@ -26,9 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, NamedTuple
 
-from wilton_plugin.core.scorer import heuristic_score, system_text, user_texts
+from wilton_plugin.core.scorer import heuristic_score, replies_to, system_text, user_texts
 from wilton_plugin.errors import ConfigError
-from wilton_plugin.scoring import features, tasks, wordproblem
+from wilton_plugin.scoring import features, tasks, turns, wordproblem
 
 FORMAT = "wilton-scorer/2"
 DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "data" / "scorer-default.json"
@@ -89,7 +89,7 @@ class Reading(NamedTuple):
     """Which user message of a conversation set the score (``ScorerModel.read_turns``)."""
 
     index: int  # into the user messages given, oldest first; -1: the system prompt
-    family: str  # the family it was read in ("open" for a follow-up that states quantities)
+    family: str  # the family it was read in ("open" for the system prompt)
     score: float
     why: str
 
@@ -195,59 +195,64 @@ class ScorerModel:
         name, parsed = family_and_tokens(text)
         return self.score_as(text, name, parsed)
 
-    def read_turns(self, texts: Sequence[str], system: str = "") -> Reading:
+    def read_turns(self, texts: Sequence[str], system: str = "", replies: Sequence[str] = ()) -> Reading:
         """How the last of a conversation's user messages is scored.
 
         ``texts``: the conversation's user messages, oldest first (its last ``CONTEXT_TURNS + 2``
         are enough: ``texts[0]`` is read only when there are fewer, as the conversation's first);
-        ``system``: its system (or developer) prompt, if any.
+        ``system``: its system (or developer) prompt, if any; ``replies``: aligned with ``texts``,
+        the assistant reply each message answers ("" or missing: none).
 
-        A follow-up that sets no task of its own ("make it shorter", "why?", "and in Go?",
-        ``tasks.continues``) asks for more of the conversation's task, so it gets the score of the
-        latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages. A follow-up
-        that names its task ("now write a haiku about it"), only thanks, or lists answer options is
-        scored alone; one that states quantities and asks a question is not read as a word problem
-        (in a conversation that is a detail or a variant of the earlier request, not a story problem
-        standing alone). When no user message in view sets a task, a system prompt that sets one
-        by its marker words (an app's "You turn questions into SQL", "Summarise the document") is
-        the request: its score is taken. Otherwise the conversation's first message stands for
-        itself, and when it is out of view the last message is scored alone.
+        A follow-up linked to the conversation ("make it shorter", "add tests for it", "what if
+        there are 12?", ``turns.linked``) asks for more of the conversation's task, so it gets the
+        score of the latest earlier message that set one, looking back ``CONTEXT_TURNS`` messages.
+        A follow-up that announces a new topic or is unlinked ("btw, how long do I boil an egg"),
+        only thanks, or lists answer options is scored alone, by its own family. When no user
+        message in view sets a task, a system prompt that sets one by its marker words (an app's
+        "You turn questions into SQL", "Summarise the document") is the request: its score is
+        taken. Otherwise the conversation's first message stands for itself, and when it is out of
+        view the last message is scored alone.
         """
         last = len(texts) - 1
         oldest = max(0, last - CONTEXT_TURNS)
         system_task = bool(system) and self._sets_task(system)
         index = last
-        name, parsed, continues = self._read(texts, index, system_task)
+        name, parsed, continues = self._read(texts, index, system_task, replies)
         while continues and index > oldest:
             index -= 1
-            name, parsed, continues = self._read(texts, index, system_task)
+            name, parsed, continues = self._read(texts, index, system_task, replies)
         if continues and system_task:
             return Reading(-1, "open", self.score_as(system, "open"),
                            "no user message in view sets a task of its own: the system prompt's is taken")
         if continues and index > 0:  # the first message is out of view: the last is scored alone
             index = last
-            name, parsed, _ = self._read(texts, index, False)
+            name, parsed = family_and_tokens(texts[last])
             why = f"the last message, scored alone: the {last - oldest + 1} messages looked back at all continue earlier ones"
         elif index == last:
-            why = "the only message" if last == 0 else "the last message, scored alone: it sets its own task"
+            why = "the only message" if last == 0 else "the last message, scored alone: it starts a request of its own"
         else:
-            why = f"the last message sets no task of its own: it continues message {index + 1}"
+            why = f"the last message continues message {index + 1}, the request it is linked to"
         return Reading(index, name, self.score_as(texts[index], name, parsed), why)
 
     @staticmethod
-    def _read(texts: Sequence[str], index: int, before: bool) -> tuple[str, wordproblem.Tokens | None, bool]:
-        """One user message: the family it is read in, its tokens, whether it continues what came before
+    def _read(texts: Sequence[str], index: int, before: bool,
+              replies: Sequence[str] = ()) -> tuple[str, wordproblem.Tokens | None, bool]:
+        """One user message: its family, its tokens, whether it continues what came before
         (``before``: whether a system prompt that sets a task precedes the first message)."""
         text = texts[index]
         name, parsed = family_and_tokens(text)
-        if index == 0 and not before:  # the conversation's first message sets its task, whatever it says
-            return name, parsed, False
-        if name == "quant" and index > 0:  # after an earlier message, numbers and a question are a detail
-            name = "open"
-        if name != "open":
+        if index == 0:  # the conversation's first message sets its task, unless it only fills in the app's
+            if not before or name != "open":
+                return name, parsed, False
+            words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
+            return name, parsed, tasks.continues(words, text[: tasks.SCAN])
+        if name == "choice" or turns.new_topic(text):
             return name, parsed, False
         words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
-        return name, parsed, tasks.continues(words, text[: tasks.SCAN])
+        if words and all(word in tasks.CLOSING for word in words):  # "thanks, that's all": asks for nothing
+            return name, parsed, False
+        earlier = [*texts[max(0, index - CONTEXT_TURNS) : index], replies[index] if index < len(replies) else ""]
+        return name, parsed, turns.linked(words, text, earlier)
 
     @staticmethod
     def _sets_task(system: str) -> bool:
@@ -354,7 +359,7 @@ class LearnedScorer:
         system = system_text(messages) if texts else ""
         if len(texts) <= 1 and not system:
             return self.score_text(texts[0] if texts else "")
-        return self.model.read_turns(texts, system).score
+        return self.model.read_turns(texts, system, replies_to(messages, len(texts))).score
 
     def score_text(self, text: str) -> float:
         """The same for a bare prompt."""
