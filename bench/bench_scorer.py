@@ -8,7 +8,9 @@ document, which the open family's prior scores, ``open-lines`` = a 4,000-charact
 short lines, ``open-cjk`` = a 4,000-character Chinese request), ``learned-data`` (every prompt of the shipped MMLU/GSM8K files, as they are),
 ``conv-F-N`` (a follow-up that sets no task of its own, "why?", after a 4,000-character request
 of family F: the scorer reads both messages), ``conv-chain`` (four such follow-ups after it: the
-most it reads), ``sys-app-4000`` (a 4,000-character system prompt that sets the task, read because
+most it reads), ``conv-switch`` (a new request after four 4,000-character turns, each answered
+by a 4,000-character reply: it is compared with all four and the last reply before it is scored
+alone), ``sys-app-4000`` (a 4,000-character system prompt that sets the task, read because
 the user's "why?" sets none), ``sys-generic-open-1000`` (a generic system prompt before a
 1,000-character request), ``route-learned`` (``WiltonService.route`` + ``served`` with ``scorer.name: learned``, short
 prompts), ``load`` (reading the shipped artifact). Target: scorer p99 < 200 µs up to 4,000 chars.
@@ -98,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     for followup in ("why?", "and the second one?", "in plain words please", "ok go on"):
         chain += [{"role": "assistant", "content": "(answer)"}, {"role": "user", "content": followup}]
     results["conv-chain"] = stats(time_calls(lambda i: scorer.score(chain), args.iterations, args.warmup))
+    # a new request after four long turns and a long reply: to be sure it shares no word with them, all are read
+    switch: list[dict[str, str]] = []
+    for kind in ("open", "choice", "open", "choice"):
+        switch += [{"role": "user", "content": cases[kind][1](4000)}, {"role": "assistant", "content": cases["open"][1](4000)}]
+    switch.append({"role": "user", "content": "How long should I boil an egg for a runny yolk?"})
+    results["conv-switch"] = stats(time_calls(lambda i: scorer.score(switch), args.iterations, args.warmup))
     # an app's system prompt: read when the user's message sets no task (4,000 chars of code instructions),
     # and the common case, a generic one before a request that sets its own (the check it costs)
     rules = "You are the code assistant of our Python repository: write functions with type hints and tests. "

@@ -251,7 +251,8 @@ class ScorerModel:
         words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
         if words and all(word in tasks.CLOSING for word in words):  # "thanks, that's all": asks for nothing
             return name, parsed, False
-        earlier = [*texts[max(0, index - CONTEXT_TURNS) : index], replies[index] if index < len(replies) else ""]
+        reply = replies[index] if index < len(replies) else ""
+        earlier = [reply, *reversed(texts[max(0, index - CONTEXT_TURNS) : index])]  # the nearest first
         return name, parsed, turns.linked(words, text, earlier)
 
     @staticmethod

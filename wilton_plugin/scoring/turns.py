@@ -34,6 +34,10 @@ REFERENCE_WORDS = 20  # pronouns this far in refer back
 MIN_OWN_WORDS = 3  # fewer content words than this: a fragment of the conversation ("why?", "in Go?")
 MATERIAL_WITHIN = 200  # a colon or a line break this early ...
 MATERIAL_CHARS = 100  # ... followed by this much text: the message brings its own material
+# An earlier message's topic is looked for in its head and tail (a request, pasted material, the
+# question after it): enough for a follow-up's words, and the cost stays flat for long turns.
+OVERLAP_HEAD = 400
+OVERLAP_TAIL = 200
 
 _SIGNPOST = re.compile(
     r"\bunrelated\b|\b(?:different|another|new|random|separate|quick|other) (?:question|thing|topic|q)\b"
@@ -84,7 +88,8 @@ def content_words(words: Iterable[str]) -> set[str]:
 def linked(words: Sequence[str], text: str, earlier: Iterable[str]) -> bool:
     """True when a follow-up (its lower-cased ``words`` and ``text``) is linked to the conversation:
     it opens like a follow-up, refers back, is a fragment, or shares a content word with one of the
-    ``earlier`` texts (earlier user messages, the reply it answers), which are read only if needed."""
+    ``earlier`` texts (the nearest first: the reply it answers, then earlier user messages), which are
+    read only if needed, and only their head and tail."""
     if not words:
         return True
     lead = next((i for i, word in enumerate(words) if word not in LEADING), len(words))
@@ -98,10 +103,19 @@ def linked(words: Sequence[str], text: str, earlier: Iterable[str]) -> bool:
         return False
     if len(own) < MIN_OWN_WORDS:
         return True
-    return any(not own.isdisjoint(wordproblem.tokens(other)[0]) for other in earlier if other)
+    return any(not own.isdisjoint(wordproblem.tokens(_ends(other))[0]) for other in earlier if other)
+
+
+def _ends(text: str) -> str:
+    """The part of an earlier text a follow-up's words are looked for in: its head and its tail."""
+    if len(text) <= OVERLAP_HEAD + OVERLAP_TAIL:
+        return text
+    return f"{text[:OVERLAP_HEAD]}\n{text[-OVERLAP_TAIL:]}"
 
 
 def brings_material(text: str) -> bool:
     """True when the message quotes its own material (a colon or line break early, then 100+ characters)."""
     found = _MATERIAL.search(text, 0, MATERIAL_WITHIN)
     return found is not None and len(text) - found.end() >= MATERIAL_CHARS
+
+
