@@ -130,6 +130,28 @@ def test_a_follow_up_is_routed_by_the_conversation_it_continues(proxy):
     assert hard_frontier >= 9 and easy_frontier <= 3
 
 
+def test_a_new_request_mid_conversation_is_routed_by_itself(proxy):
+    """Every conversation opens with the same hard prompt; one in four goes on with "and why is that?",
+    the others switch to an unrelated everyday question, with or without a "btw". The proxy tells them
+    apart: the continuing follow-ups go to the frontier, the new questions stay local."""
+    hard, _ = _hard_and_easy()
+    switches = ["btw how long should I boil an egg for a runny yolk?", "How long should I boil an egg for a runny yolk?"]
+
+    def conversation(last: str) -> list[dict]:
+        return [{"role": "user", "content": hard}, {"role": "assistant", "content": "It is (B)."},
+                {"role": "user", "content": last}]
+
+    kinds = ["continue"] * 12 + ["switch"] * 36
+    random.Random(7).shuffle(kinds)
+    sent = _tiers(proxy, [("continue", conversation("and why is that?")) if kind == "continue"
+                          else ("switch", conversation(switches[i % 2])) for i, kind in enumerate(kinds)])
+    continue_frontier = sent["continue"].count("frontier")
+    switch_frontier = sent["switch"].count("frontier")
+    print(f"continuing follow-ups on the frontier: {continue_frontier}/12, new questions: {switch_frontier}/36")
+    # reading every follow-up that names no task as a continuation (session 6) makes all 48 alike
+    assert continue_frontier >= 9 and switch_frontier <= 3
+
+
 @pytest.mark.parametrize("tier", ["selfhost", "edge", "frontier"])
 def test_streaming_works_on_every_tier(proxy, tier):
     c = client(proxy)
