@@ -13,7 +13,9 @@ quality measure. App requests (``system_prompts_heldout.csv``: a system prompt t
 the app's task, then the end user's message) are scored without and with the system prompt.
 ``followups_switch*.csv`` (session 7) mix follow-ups that continue with ones that start a new
 request mid-conversation; their AUC is by the category of the follow-up's work (the
-conversation's when it continues, the new request's otherwise, ``chat`` counting as low-gain). "read as" counts the requests whose likeliest category by the task classifier is
+conversation's when it continues, the new request's otherwise, ``chat`` counting as low-gain).
+``agent_prompts*.csv`` (session 7) are app requests whose system prompts are long agent
+instructions (tools with JSON arguments, schemas, policies) whatever the app does. "read as" counts the requests whose likeliest category by the task classifier is
 their own (for open prompts that are not chat).
 
 Since session 6 the task classifier is trained on every file here but ``open_prompts_heldout3.csv``,
@@ -45,7 +47,8 @@ FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("open_prompts.c
 FOLLOWUP_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("followups.csv", "followups_heldout.csv"))
 SWITCH_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("followups_switch.csv",
                                                                         "followups_switch_heldout.csv"))
-SYSTEM_FILES = (ROOT / "data" / "chat-prompts" / "system_prompts_heldout.csv",)
+SYSTEM_FILES = tuple(ROOT / "data" / "chat-prompts" / name for name in ("system_prompts_heldout.csv", "agent_prompts.csv",
+                                                                        "agent_prompts_heldout.csv"))
 FOLLOWUP_WAYS = ("first", "followup_alone", "followup_in_conversation")
 SYSTEM_WAYS = ("user_alone", "with_system")
 HIGH = ("coding", "math", "reasoning")
@@ -175,7 +178,7 @@ def main() -> int:
     for f in systems:
         print(f"{f['file']}: {f['n']} app requests (system prompt + user message), AUC high-gain vs low-gain "
               f"categories: user message alone {f['auc_user_alone']:.3f}, with its system prompt "
-              f"{f['auc_with_system']:.3f} ({f['system_prompt_taken']} took the system prompt's score)")
+              f"{f['auc_with_system']:.3f} ({f['system_prompt_taken']} read with the system prompt)")
         _print_ways(f, SYSTEM_WAYS, ("mean: alone", "with system"))
     return 0
 

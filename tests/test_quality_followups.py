@@ -136,8 +136,8 @@ def test_a_conversation_scores_one_of_its_recent_messages(turns: list[str], syst
     readings = {alone(t) for t in window}
     if len(turns) <= CONTEXT_TURNS + 1:
         readings.add(alone(turns[0]))
-    if system == SQL_APP:
-        readings.add(alone(SQL_APP))
+    if system == SQL_APP:  # the app's score, averaged with the end user's message it was read with
+        readings |= {(alone(SQL_APP) + reading) / 2 for reading in readings}
     assert score in readings
     if len(turns) == 1 and system != SQL_APP:
         assert score == alone(turns[0])
@@ -161,11 +161,13 @@ def test_a_follow_up_is_explained_as_read() -> None:
 @pytest.mark.parametrize("question", ["top 5 customers by revenue last month", "and only in Germany?",
                                       "how many orders were late in Q3"])
 def test_when_no_user_message_sets_a_task_the_system_prompts_task_is_taken(question: str) -> None:
-    """An app's task lives in its system prompt; the end user's input alone may not say what it is."""
+    """An app's task lives in its system prompt; the end user's input alone may not say what it is: the
+    score is the mean of the two readings."""
     assert tasks.continues(wordproblem.tokens(question)[0], question)
     assert alone(question) < alone(SQL_APP)
-    assert SCORER.score(conversation(question, system=SQL_APP)) == alone(SQL_APP)
-    assert SCORER.score([{"role": "developer", "content": SQL_APP}, {"role": "user", "content": question}]) == alone(SQL_APP)
+    assert SCORER.score(conversation(question, system=SQL_APP)) == (alone(SQL_APP) + alone(question)) / 2
+    assert SCORER.score([{"role": "developer", "content": SQL_APP}, {"role": "user", "content": question}]) == \
+        (alone(SQL_APP) + alone(question)) / 2
     # a generic system prompt sets no task: the question stands for itself
     assert SCORER.score(conversation(question)) == alone(question)
     assert SCORER.score(conversation(question, system="You are a helpful assistant.")) == alone(question)
@@ -174,18 +176,19 @@ def test_when_no_user_message_sets_a_task_the_system_prompts_task_is_taken(quest
 def test_a_user_message_that_sets_its_task_outranks_the_system_prompt() -> None:
     assert SCORER.score(conversation(POEM, system=SQL_APP)) == alone(POEM)
     assert SCORER.score(conversation(POEM, "shorter, please", system=SQL_APP)) == alone(POEM)
-    # past the look-back, the system prompt still stands for the app's task
+    # past the look-back, the system prompt still stands for the app's task, with the oldest message in view
     vague = ["why?", "and then?", "ok go on", "in plain words please", "and the other one?"]
-    assert SCORER.score(conversation(CODE, *vague, system=SQL_APP)) == alone(SQL_APP)
+    assert SCORER.score(conversation(CODE, *vague, system=SQL_APP)) == (alone(SQL_APP) + alone(vague[0])) / 2
     assert SCORER.score(conversation(CODE, *vague)) == alone(vague[-1])
 
 
 def test_explain_names_the_system_prompt_when_it_set_the_score() -> None:
     from wilton_plugin.scoring.explain import explain_conversation
 
-    report = explain_conversation(SCORER.model, ["top 5 customers by revenue last month"], system=SQL_APP)
-    assert (report["message"], report["task"], report["score"]) == (0, "coding", alone(SQL_APP))
-    assert "system prompt" in report["conversation"]
+    question = "top 5 customers by revenue last month"
+    report = explain_conversation(SCORER.model, [question], system=SQL_APP)
+    assert (report["message"], report["task"], report["score"]) == (0, "coding", (alone(SQL_APP) + alone(question)) / 2)
+    assert "mean of the system prompt's score and message 1's" in report["conversation"]
 
 
 def test_replies_are_aligned_with_the_user_messages_they_precede() -> None:

@@ -88,7 +88,7 @@ def family_reason(text: str) -> tuple[str, str, wordproblem.Tokens | None]:
 class Reading(NamedTuple):
     """Which user message of a conversation set the score (``ScorerModel.read_turns``)."""
 
-    index: int  # into the user messages given, oldest first; -1: the system prompt
+    index: int  # into the user messages given, oldest first; -1: the system prompt (with the first message in view)
     family: str  # the family it was read in ("open" for the system prompt)
     score: float
     why: str
@@ -209,8 +209,8 @@ class ScorerModel:
         A follow-up that announces a new topic or is unlinked ("btw, how long do I boil an egg"),
         only thanks, or lists answer options is scored alone, by its own family. When no user
         message in view sets a task, a system prompt that sets one by its marker words (an app's
-        "You turn questions into SQL", "Summarise the document") is the request: its score is
-        taken. Otherwise the conversation's first message stands for itself, and when it is out of
+        "You turn questions into SQL", "Summarise the document") says what the app does, and the
+        end user's message what this request is: the score is the mean of the two. Otherwise the conversation's first message stands for itself, and when it is out of
         view the last message is scored alone.
         """
         last = len(texts) - 1
@@ -221,9 +221,11 @@ class ScorerModel:
         while continues and index > oldest:
             index -= 1
             name, parsed, continues = self._read(texts, index, system_task, replies)
-        if continues and system_task:
-            return Reading(-1, "open", self.score_as(system, "open"),
-                           "no user message in view sets a task of its own: the system prompt's is taken")
+        if continues and system_task:  # the app's task, and the end user's input: neither reading alone is sure
+            own = self.score_as(texts[index], name, parsed)
+            return Reading(-1, "open", (self.score_as(system, "open") + own) / 2,
+                           f"no user message in view sets a task of its own: the mean of the system prompt's score "
+                           f"and message {index + 1}'s ({own:.3f})")
         if continues and index > 0:  # the first message is out of view: the last is scored alone
             index = last
             name, parsed = family_and_tokens(texts[last])
