@@ -20,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and explain it: the prompt's family, the model or prior that scores it, the predicted gain of the "
         "frontier over local, the calibrated score in [0, 1], and the features that moved the prediction "
         "most (value against the training mean, times the weight). With --messages, the last user message of a "
-        "conversation is scored as the proxy scores it: a follow-up that sets no task of its own (\"why?\", "
-        "\"make it shorter\") takes the score of the request it continues (or of a system prompt that sets the "
-        "task, when no user message does), and the message that set the score is the one explained. Nothing is sent anywhere.",
+        "conversation is scored as the proxy scores it: a follow-up linked to its conversation (\"why?\", "
+        "\"make it shorter\", \"put it in a table\") takes the score of the request it continues, a new request "
+        "mid-conversation is scored alone, and when the user's input sets no task of its own a system prompt that "
+        "sets one is averaged in; the message that set the score is the one explained. Nothing is sent anywhere.",
     )
     score.add_argument("text", nargs="?", default=None, metavar="TEXT", help="the prompt (default: --file or stdin)")
     score.add_argument("--file", default=None, metavar="FILE", help="read the prompt from FILE")
