@@ -104,8 +104,12 @@ def test_an_app_request_is_routed_by_the_task_its_system_prompt_sets(proxy):
     copy_frontier = sent["copy"].count("frontier")
     print(f"SQL-app requests on the frontier: {sql_frontier}/12, copywriting-app ones: {copy_frontier}/36")
     # the band lets at most a few frontier requests run together, so a clump of SQL requests loses one
-    # or two; reading the user message alone (all 48 look the same) gave 2/12 and 11/36 (session 6)
-    assert sql_frontier >= 9 and copy_frontier <= 3
+    # or two; reading the user message alone (all 48 look the same) gave 2/12 and 11/36 (session 6).
+    # Since session 7 the system prompt's reading is averaged with the user's (long agent prompts read
+    # badly alone): the SQL app's lead is halved, and against the threshold left by this module's
+    # earlier traffic 8/12 and 3/36 go to the frontier (11-12/12 taking the system prompt's alone), so
+    # the floor is 7/12, not 9/12
+    assert sql_frontier >= 7 and copy_frontier <= 3
 
 
 def test_a_follow_up_is_routed_by_the_conversation_it_continues(proxy):

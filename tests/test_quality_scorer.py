@@ -337,9 +337,23 @@ def test_open_traffic_and_follow_ups_are_ranked_like_the_published_category_gaps
         assert report["auc_first"] >= 0.80, report
     # App requests (data/chat-prompts/system_prompts_heldout.csv, scored once when written): the
     # system prompt sets the task when the user's message sets none (0.887 alone, 0.915 with it).
-    (apps,) = json.loads(result.stdout)["system_prompts"]
-    assert apps["n"] == 80 and apps["system_prompt_taken"] >= 10, apps
+    # Since session 7 the system prompt's reading is averaged with the user's message: on long agent
+    # prompts (agent_prompts*.csv) taking the system prompt's alone ranked below the user's message
+    # (0.782 / 0.863 vs 0.811 / 0.896); the mean gives 0.829 / 0.896 (0.916 on the first set).
+    apps, agents, agents_held_out = json.loads(result.stdout)["system_prompts"]
+    assert (apps["n"], agents["n"], agents_held_out["n"]) == (80, 80, 48)
+    assert apps["system_prompt_taken"] >= 10, apps
     assert apps["auc_with_system"] >= 0.85 and apps["auc_with_system"] >= apps["auc_user_alone"], apps
+    for report in (agents, agents_held_out):
+        assert report["auc_with_system"] >= report["auc_user_alone"] - 0.01, report
+    # Follow-ups that continue or start a new request (followups_switch*.csv): the linked rule ranks the
+    # follow-ups' work above scoring them alone (0.911 / 0.881 vs 0.781 / 0.797; session 6: 0.722 / 0.760).
+    switches, switches_held_out = json.loads(result.stdout)["switches"]
+    assert (switches["n"], switches_held_out["n"]) == (96, 80)
+    for report in (switches, switches_held_out):
+        assert report["auc_followup_in_conversation"] >= report["auc_followup_alone"] + 0.05, report
+        assert report["switches_read"][0] >= 0.6 * report["switches_read"][1], report
+        assert report["continues_read"][0] >= 0.8 * report["continues_read"][1], report
 
 
 @settings(max_examples=300, deadline=None, database=None)
