@@ -97,14 +97,17 @@ def _ways(path: Path, ways: tuple[str, ...], scored: list[tuple[str, tuple[float
             "categories": means}
 
 
+def _two_turns(row: dict[str, str]) -> list[dict[str, str]]:
+    return [{"role": "user", "content": row["turn1"]}, {"role": "assistant", "content": row["reply"]},
+            {"role": "user", "content": row["turn2"]}]
+
+
 def followup_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     """Two-turn conversations: the AUC of the first message, of the follow-up alone and in its conversation."""
     scored = []
     for row in _rows(path):
-        messages = [{"role": "user", "content": row["turn1"]}, {"role": "assistant", "content": row["reply"]},
-                    {"role": "user", "content": row["turn2"]}]
         scored.append((row["category"], (scorer.score_text(row["turn1"]), scorer.score_text(row["turn2"]),
-                                         scorer.score(messages))))
+                                         scorer.score(_two_turns(row)))))
     return _ways(path, FOLLOWUP_WAYS, scored)
 
 
@@ -116,14 +119,12 @@ def switch_report(path: Path, scorer: LearnedScorer) -> dict[str, Any]:
     read = {"continue": [0, 0], "switch": [0, 0]}  # kind -> [read as that kind, rows]
     for row in _rows(path):
         kind = row["kind"]
-        messages = [{"role": "user", "content": row["turn1"]}, {"role": "assistant", "content": row["reply"]},
-                    {"role": "user", "content": row["turn2"]}]
         continued = scorer.model.read_turns([row["turn1"], row["turn2"]], "", ["", row["reply"]]).index == 0
         read[kind][0] += continued == (kind == "continue")
         read[kind][1] += 1
         category = row["category"] if kind == "continue" else row["turn2_category"]
         scored.append((category, (scorer.score_text(row["turn1"]), scorer.score_text(row["turn2"]),
-                                  scorer.score(messages))))
+                                  scorer.score(_two_turns(row)))))
     return {**_ways(path, FOLLOWUP_WAYS, scored), "continues_read": read["continue"], "switches_read": read["switch"]}
 
 
@@ -163,17 +164,12 @@ def main() -> int:
         ordered = sorted(r["categories"].items(), key=lambda kv: -kv[1]["mean_score"])
         for category, c in ordered:
             print(f"  {category:<11} {c['n']:>3} {c['mean_score']:>10.3f} {c['quant']:>13} {c['task_read']:>6}/{c['n']}")
-    for f in followups:
-        print(f"{f['file']}: {f['n']} two-turn conversations, AUC high-gain vs low-gain categories: first message "
-              f"{f['auc_first']:.3f}, follow-up alone {f['auc_followup_alone']:.3f}, follow-up in its conversation "
-              f"{f['auc_followup_in_conversation']:.3f}")
-        _print_ways(f, FOLLOWUP_WAYS, ("mean: first", "alone", "in conversation"))
-    for f in switches:
-        print(f"{f['file']}: {f['n']} two-turn conversations, half continuing, half starting a new request; AUC by "
-              f"the category of the follow-up's work: first message {f['auc_first']:.3f}, follow-up alone "
-              f"{f['auc_followup_alone']:.3f}, follow-up in its conversation {f['auc_followup_in_conversation']:.3f}; "
-              f"read as continuing {f['continues_read'][0]}/{f['continues_read'][1]}, as new requests "
-              f"{f['switches_read'][0]}/{f['switches_read'][1]}")
+    for f in followups + switches:
+        read = (f"; read as continuing {f['continues_read'][0]}/{f['continues_read'][1]}, as new requests "
+                f"{f['switches_read'][0]}/{f['switches_read'][1]}") if "continues_read" in f else ""
+        print(f"{f['file']}: {f['n']} two-turn conversations, AUC high-gain vs low-gain categories of the "
+              f"follow-up's work: first message {f['auc_first']:.3f}, follow-up alone {f['auc_followup_alone']:.3f}, "
+              f"follow-up in its conversation {f['auc_followup_in_conversation']:.3f}{read}")
         _print_ways(f, FOLLOWUP_WAYS, ("mean: first", "alone", "in conversation"))
     for f in systems:
         print(f"{f['file']}: {f['n']} app requests (system prompt + user message), AUC high-gain vs low-gain "

@@ -57,17 +57,14 @@ def replies_to(messages: Sequence[Mapping[str, Any]] | None, limit: int = 1) -> 
     of those user messages ("" when the message before it is not the assistant's)."""
     if not messages:
         return []
-    replies: list[str] = []
-    before: Any = None
-    users = 0
-    for message in messages:
-        if isinstance(message, Mapping) and message.get("role") == "user":
-            users += 1
-            replies.append(_content_text(before) if isinstance(before, Mapping) and before.get("role") == "assistant" else "")
-        before = message
+    users = [i for i, m in enumerate(messages) if isinstance(m, Mapping) and m.get("role") == "user"]
     if not users:  # user_texts then reads messages of any role: none of them answers a reply
         return [""] * min(limit, len(messages))
-    return replies[-limit:]
+    replies = []
+    for i in users[-limit:]:
+        before = messages[i - 1] if i else None
+        replies.append(_content_text(before) if isinstance(before, Mapping) and before.get("role") == "assistant" else "")
+    return replies
 
 
 def system_text(messages: Sequence[Mapping[str, Any]] | None) -> str:

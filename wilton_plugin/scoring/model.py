@@ -210,8 +210,9 @@ class ScorerModel:
         only thanks, or lists answer options is scored alone, by its own family. When no user
         message in view sets a task, a system prompt that sets one by its marker words (an app's
         "You turn questions into SQL", "Summarise the document") says what the app does, and the
-        end user's message what this request is: the score is the mean of the two. Otherwise the conversation's first message stands for itself, and when it is out of
-        view the last message is scored alone.
+        end user's message what this request is: the score is the mean of the two. Otherwise the
+        conversation's first message stands for itself, and when it is out of view the last message
+        is scored alone.
         """
         last = len(texts) - 1
         oldest = max(0, last - CONTEXT_TURNS)
@@ -251,7 +252,7 @@ class ScorerModel:
         if name == "choice" or turns.new_topic(text):
             return name, parsed, False
         words = (parsed if parsed is not None else wordproblem.tokens(text))[0]
-        if words and all(word in tasks.CLOSING for word in words):  # "thanks, that's all": asks for nothing
+        if tasks.only_closing(words):  # "thanks, that's all": asks for nothing
             return name, parsed, False
         reply = replies[index] if index < len(replies) else ""
         earlier = [reply, *reversed(texts[max(0, index - CONTEXT_TURNS) : index])]  # the nearest first

@@ -308,9 +308,12 @@ def continues(words: Sequence[str], head: str) -> bool:
     ("thanks, that's all") asks for nothing, and one that names a task ("now write a haiku")
     sets its own.
     """
-    if task(words, head) not in CONTINUING:
-        return False
-    return not (words and all(word in CLOSING for word in words))
+    return task(words, head) in CONTINUING and not only_closing(words)
+
+
+def only_closing(words: Sequence[str]) -> bool:
+    """True when a message only thanks or acknowledges ("thanks, that's all", "ok cool"): it asks for nothing."""
+    return bool(words) and all(word in CLOSING for word in words)
 
 
 MODEL = taskmodel.load()  # the classifier the prior reads categories with (``data/tasks-default.json``)
