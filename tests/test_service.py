@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import random
 
-from wilton_plugin.metrics import Outcome
+from prometheus_client import CollectorRegistry
+
+from wilton_plugin.core.engine import RuntimeSettings
+from wilton_plugin.metrics import Metrics, Outcome
+from wilton_plugin.service import WiltonService
+from wilton_plugin.settings import check_groups, parse_settings
 
 from helpers import DEMO_MODEL_LIST, in_process_service
 
@@ -85,3 +90,72 @@ async def test_pending_decisions_are_bounded():
     for i in range(10_050):
         await _route(service, f"p{i}")
     assert len(service.pending) == 10_000
+
+
+async def test_a_client_reusing_a_call_id_is_a_new_request_not_a_retry():
+    # LiteLLM takes the call id from the client's x-litellm-call-id header: two requests with the same
+    # id and no failed attempt (no previous_models) must both count in the debt.
+    service = in_process_service()
+    first = await _route(service, "same")
+    second = await _route(service, "same")
+    expected = sum(0.25 - (1.0 if c["model_info"]["wilton_tier"] == "frontier" else 0.0) for c in (first, second))
+    assert abs(service.store.debts["global"] - expected) < 1e-9
+
+
+async def test_litellm_metadata_is_read_when_the_caller_sends_its_own_metadata():
+    # /v1/messages and /v1/responses: LiteLLM keeps its data (key metadata, retries) in litellm_metadata,
+    # and "metadata" is the caller's own (Claude Code sends {"user_id": ...}).
+    service = in_process_service()
+    kwargs = {
+        "litellm_call_id": "m1",
+        "metadata": {"user_id": "u1", "headers": "not a mapping"},
+        "litellm_metadata": {"user_api_key_metadata": {"wilton_tier": "edge"}},
+    }
+    chosen = await service.route("chat", DEMO_MODEL_LIST, [{"role": "user", "content": "hi"}], kwargs)
+    assert chosen["model_info"]["wilton_tier"] == "edge"
+    assert service.headers("m1")["x-wilton-reason"] == "forced"
+
+
+async def test_static_team_targets_apply_without_metadata_targets():
+    # team_targets: false turns off targets from key/team metadata only; the static teams block still holds.
+    service = in_process_service(team_targets=False, teams={"batch": 0.0})
+    metadata = {"user_api_key_team_id": "batch", "user_api_key_metadata": {"wilton_phi_target": 1.0}}
+    tiers = [(await _route(service, f"t{i}", metadata=metadata))["model_info"]["wilton_tier"] for i in range(12)]
+    assert tiers == ["frontier"] * 12
+
+
+async def test_a_key_without_a_team_is_held_to_its_own_target():
+    service = in_process_service()
+    metadata = {"user_api_key": "hashed-token-of-the-key", "user_api_key_metadata": {"wilton_phi_target": 0.0}}
+    tiers = [(await _route(service, f"k{i}", metadata=metadata))["model_info"]["wilton_tier"] for i in range(12)]
+    assert tiers == ["frontier"] * 12
+    owners = [k for k in service.store.debts if k.startswith("team:key:")]
+    assert len(owners) == 1 and "hashed-token" not in owners[0]  # named by a hash, never by the key
+
+
+async def test_the_target_gauge_is_the_asked_target_without_bias_or_team_targets():
+    registry = CollectorRegistry()
+    settings = parse_settings({"teams": {"batch": 0.2}})
+    service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), metrics=Metrics(registry), rng=random.Random(3))
+    service.bind(DEMO_MODEL_LIST, None)
+    await service.store.set_runtime(RuntimeSettings(phi_bias=0.15))
+    await _route(service, "g1", metadata={"user_api_key_team_id": "batch"})
+    assert registry.get_sample_value("wilton_phi_target") == 0.75
+    await service.store.set_runtime(RuntimeSettings(phi_target=0.6, phi_bias=-0.1))
+    await _route(service, "g2")
+    assert registry.get_sample_value("wilton_phi_target") == 0.6
+
+
+def test_a_run_time_deployment_with_a_bad_tier_is_logged_once_and_counted(caplog):
+    registry = CollectorRegistry()
+    settings = parse_settings({})
+    service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), metrics=Metrics(registry))
+    bad = {"model_name": "chat", "litellm_params": {"model": "openai/x", "api_key": "sk-secret-123"},
+           "model_info": {"id": "new-1", "wilton_tier": "Frontier"}}
+    with caplog.at_level("ERROR", logger="wilton"):
+        assert service.spec_of(bad) is None
+        assert service.spec_of(bad) is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "new-1" in lines[0] and "wilton_tier" in lines[0] and "Frontier" in lines[0]
+    assert "sk-secret" not in lines[0]
+    assert registry.get_sample_value("wilton_plugin_errors_total", {"stage": "deployment"}) == 2

@@ -255,6 +255,8 @@ def test_bad_deployment(model_list: Any, key: str, fragment: str) -> None:
 def test_litellm_tier_free_paid_is_left_alone() -> None:
     specs = parse_deployments([dep("chat", "edge", tier="free"), dep("chat", "frontier", tier="paid")])
     assert [s.tier for s in specs] == ["edge", "frontier"]
+    odd = parse_deployments([dep("chat", "edge", tier=["paid"]), dep("chat", "frontier", tier={"x": 1})])
+    assert [s.tier for s in odd] == ["edge", "frontier"]  # LiteLLM's field, LiteLLM's business: no TypeError
 
 
 def test_group_with_only_local_needs_phi_target_one() -> None:

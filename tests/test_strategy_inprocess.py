@@ -100,3 +100,44 @@ async def test_wilton_never_returns_zero_candidates_when_litellm_has_one():
     await service.store.set_runtime(RuntimeSettings(weights={"a": 0.0, "f": 0.0}))
     ids = await _ids(router, 5)
     assert len(ids) == 5
+
+
+async def test_a_request_whose_every_attempt_fails_gives_its_debt_back():
+    """Retries: the proxy shares one logging object between a request's attempts, so LiteLLM logs a
+    failure event for the first failed attempt only; each retry undoes the attempt before it when it
+    routes, and the proxy's post-call failure hook undoes the last one."""
+    import asyncio
+    import datetime
+
+    from litellm.utils import function_setup
+
+    from wilton_plugin.proxy import WiltonHandler
+
+    failing = [dict(d, litellm_params=dict(d["litellm_params"], mock_response="litellm.InternalServerError"))
+               for d in MODEL_LIST[:2]]
+    settings = parse_settings({})
+    service = WiltonService(settings, check_groups(failing, settings), metrics=Metrics(CollectorRegistry()),
+                            rng=random.Random(1))
+    handler = WiltonHandler(service)
+    saved = litellm.callbacks
+    litellm.callbacks = [handler]
+    try:
+        router = litellm.Router(model_list=failing, num_retries=2, retry_after=0, allowed_fails=1000, cooldown_time=0)
+        ensure_installed(router, service)
+        messages = [{"role": "user", "content": "x"}]
+        left_pending = 0
+        for i in range(4):
+            call_id = f"c{i}"
+            logging_obj, _ = function_setup("acompletion", None, datetime.datetime.now(), model="chat",
+                                            messages=messages, litellm_call_id=call_id, metadata={})
+            with pytest.raises(litellm.InternalServerError) as failure:
+                await router.acompletion(model="chat", messages=messages, litellm_call_id=call_id, metadata={},
+                                         litellm_logging_obj=logging_obj)
+            await asyncio.sleep(0.1)  # LiteLLM's failure logging runs in the background
+            left_pending += call_id in service.pending  # the last attempt: no failure event reached us
+            await handler.async_post_call_failure_hook({"litellm_call_id": call_id}, failure.value, None)
+            assert call_id not in service.pending
+    finally:
+        litellm.callbacks = saved
+    assert left_pending == 4  # what the hook is for: without it every request leaked one debt change
+    assert service.store.debts.get("global", 0.0) == 0.0

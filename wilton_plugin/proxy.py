@@ -28,7 +28,7 @@ from wilton_plugin.admin import AdminConfig, load_admin_config, mount_admin_rout
 from wilton_plugin.config_file import load_config_file
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.metrics import Metrics, Outcome
-from wilton_plugin.service import WiltonService, header_tier, valid_header_tier
+from wilton_plugin.service import WiltonService, header_tier, request_metadata, valid_header_tier
 from wilton_plugin.settings import parse_settings
 from wilton_plugin.strategy import ensure_installed
 
@@ -93,8 +93,7 @@ class WiltonHandler(CustomLogger):
         except Exception as exc:  # fail open: LiteLLM routes this request itself
             self.service.error("install", exc)
         if self.service.settings.allow_tier_header:
-            metadata = data.get("metadata") or data.get("litellm_metadata") or {}
-            asked = header_tier(metadata.get("headers") or {}) or header_tier(data.get("headers") or {})
+            asked = header_tier(request_metadata(data).get("headers")) or header_tier(data.get("headers"))
             if asked is not None and not valid_header_tier(asked):
                 raise HTTPException(
                     status_code=400,
@@ -130,6 +129,24 @@ class WiltonHandler(CustomLogger):
             await self.service.served(outcome_of(kwargs, success=False))
         except Exception as exc:
             self.service.error("failure", exc)
+
+    async def async_post_call_failure_hook(
+        self, request_data: dict, original_exception: Exception, user_api_key_dict: Any, traceback_str: str | None = None
+    ) -> None:
+        """The request failed for good: undo the last attempt's debt change.
+
+        LiteLLM logs a failure event only for the first failed attempt of a request (its logging
+        object is shared by the retries), and a retry undoes the attempt before it when it routes; the
+        last attempt's change is undone here. Nothing is undone twice: each decision is undone once,
+        when it leaves ``pending``. Never changes the error the client gets.
+        """
+        try:
+            call_id = request_data.get("litellm_call_id")
+            if isinstance(call_id, str) and call_id:
+                await self.service.failed(call_id)
+        except Exception as exc:
+            self.service.error("failure", exc)
+        return None
 
 
 def mount_metrics_endpoint() -> bool:

@@ -9,6 +9,7 @@ guarded by its caller (``fail open``): an exception here is logged once with con
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wilton_plugin.core.balancer import FRONTIER, LOCAL, ScoreQuantiles
-from wilton_plugin.core.engine import GLOBAL_DEBT, Decision, RequestFacts, decide, target_for
+from wilton_plugin.core.engine import GLOBAL_DEBT, Decision, RequestFacts, base_target, decide, target_for
 from wilton_plugin.core.scorer import make_scorer
 from wilton_plugin.core.selector import Candidate
 from wilton_plugin.core.stats import Ewma
@@ -99,12 +100,23 @@ class WiltonService:
             self.store = RedisStore(self.settings, redis_client, self.clock)
             log.info("wilton: φ window and runtime settings shared through Redis")
 
-    @staticmethod
-    def spec_of(deployment: Mapping[str, Any]) -> DeploymentSpec | None:
-        """The spec of a deployment dict, or None if Wilton does not manage it."""
+    def spec_of(self, deployment: Mapping[str, Any]) -> DeploymentSpec | None:
+        """The spec of a deployment dict, or None if Wilton does not manage it.
+
+        The config file's deployments were checked at start-up; one added at run time (LiteLLM's
+        ``/model/new``) with a bad ``wilton_tier`` is left to LiteLLM: logged once per deployment,
+        counted under the ``deployment`` stage on every look-up.
+        """
         try:
             return parse_deployment(deployment)
-        except ConfigError:
+        except ConfigError as exc:
+            info = deployment.get("model_info")
+            name = str(info.get("id") if isinstance(info, Mapping) else None)
+            if self.metrics is not None:
+                self.metrics.errors.labels(stage="deployment").inc()
+            if ("deployment", name) not in self._logged:
+                self._logged.add(("deployment", name))
+                log.error("wilton: deployment id=%s of '%s' is not managed: %s", name, deployment.get("model_name"), exc)
             return None
 
     def manages(self, model_group: str) -> bool:
@@ -131,20 +143,24 @@ class WiltonService:
         if not candidates:
             raise LookupError(f"no Wilton-managed deployment among {len(healthy)} healthy ones of '{model_group}'")
 
-        metadata = _metadata(request_kwargs)
+        metadata = request_metadata(request_kwargs)
         call_id = str(request_kwargs.get("litellm_call_id") or "")
         weight, token_scale = self._weight(model_group, messages, request_kwargs)
         score = self.scorer.score(messages)
+        team_target = self._team_target(metadata)
+        excluded = _failed_deployments(metadata)
         facts = RequestFacts(
             model_group=model_group,
             weight=weight,
             score=score,
             forced_tier=self._forced_tier(metadata),
-            team_id=_str_or_none(metadata.get("user_api_key_team_id")),
-            team_target=self._team_target(metadata),
-            excluded=_failed_deployments(metadata),
+            team_id=_owner(metadata, team_target),
+            team_target=team_target,
+            excluded=excluded,
         )
-        previous = self.pending.pop(call_id, None) if call_id else None
+        # A retry of this call (LiteLLM lists the attempts that failed): the earlier attempt's debt change
+        # is undone. Without that list the id is only reused by a client (x-litellm-call-id): a new request.
+        previous = self.pending.pop(call_id, None) if call_id and _is_retry(metadata) else None
         _, debt_key, _ = target_for(facts, self.settings, self.store.runtime_hint())
         snapshot = await self.store.snapshot(tuple({debt_key, GLOBAL_DEBT}))
         if previous is not None:  # a retry: the earlier attempt's debt change is undone first
@@ -167,7 +183,7 @@ class WiltonService:
                                             score, facts.team_id, self.decisions.prompt_of(messages)))
         if self.metrics is not None:
             self.metrics.decisions.labels(tier=decision.tier, reason=decision.reason).inc()
-            self.metrics.phi_target.set(decision.phi_target)
+            self.metrics.phi_target.set(base_target(self.settings, snapshot.runtime))
         return by_key[decision.deployment.key]
 
     def headers(self, call_id: str) -> dict[str, str]:
@@ -212,7 +228,7 @@ class WiltonService:
         self._observe(totals)
 
     async def failed(self, call_id: str) -> None:
-        """A request failed before reaching a managed deployment: its debt change is undone."""
+        """A request failed for good (after its retries): the last attempt's debt change is undone, once."""
         pending = self.pending.pop(call_id, None)
         if pending is not None and pending.deltas:
             await self._undo(pending)
@@ -311,8 +327,10 @@ class WiltonService:
             self.pending.popitem(last=False)
 
 
-def header_tier(headers: Mapping[str, Any]) -> str | None:
+def header_tier(headers: object) -> str | None:
     """The tier a caller asks for in ``x-wilton-tier`` (case-insensitive name), or None."""
+    if not isinstance(headers, Mapping):  # a caller's own ``metadata.headers`` can be anything
+        return None
     for name, value in headers.items():
         if isinstance(name, str) and name.lower() == TIER_HEADER and isinstance(value, str):
             return value.strip().lower()
@@ -329,12 +347,30 @@ def side_of_tier(tier: str) -> str:
     return LOCAL if tier in LOCAL_TIERS else FRONTIER
 
 
-def _metadata(request_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
-    for name in ("metadata", "litellm_metadata"):
-        value = request_kwargs.get(name)
-        if isinstance(value, Mapping) and value:
-            return value
-    return {}
+def request_metadata(request_kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """LiteLLM's metadata of a request: ``litellm_metadata`` when the request has one (``/v1/messages``,
+    ``/v1/responses``: ``metadata`` is then the caller's own), else ``metadata`` (LiteLLM's
+    ``get_metadata_variable_name_from_kwargs`` rule)."""
+    value = request_kwargs.get("litellm_metadata" if "litellm_metadata" in request_kwargs else "metadata")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _is_retry(metadata: Mapping[str, Any]) -> bool:
+    previous = metadata.get("previous_models")
+    return isinstance(previous, list | tuple) and len(previous) > 0
+
+
+def _owner(metadata: Mapping[str, Any], target: float | None) -> str | None:
+    """Whose target and debt a request counts in: its team, else its key when the key sets a target.
+
+    A key without a team is named ``key:`` + 16 hex digits of a SHA-256 of LiteLLM's ``user_api_key``
+    (itself a hash of the key, but the master key can be in clear there), never by the key itself.
+    """
+    team = _str_or_none(metadata.get("user_api_key_team_id"))
+    if team is not None or target is None:
+        return team
+    key = _str_or_none(metadata.get("user_api_key"))
+    return f"key:{hashlib.sha256(key.encode()).hexdigest()[:16]}" if key is not None else None
 
 
 def _failed_deployments(metadata: Mapping[str, Any]) -> frozenset[str]:

@@ -314,7 +314,7 @@ def parse_deployment(deployment: Mapping[str, Any], where: str = "deployment") -
     if not isinstance(info, Mapping):
         raise ConfigError(f"{where}.model_info", type(info).__name__, "Expected a mapping.")
     group = deployment.get("model_name")
-    if "tier" in info and info["tier"] in TIERS:
+    if isinstance(info.get("tier"), str) and info["tier"] in TIERS:
         raise ConfigError(
             f"{where}.model_info.tier",
             info["tier"],

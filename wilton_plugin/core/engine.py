@@ -65,13 +65,21 @@ def clamp01(value: float) -> float:
     return min(1.0, max(0.0, value))
 
 
+def base_target(settings: WiltonSettings, runtime: RuntimeSettings) -> float:
+    """The global local share operators asked for: the runtime target, else ``phi_target``; no bias."""
+    return runtime.phi_target if runtime.phi_target is not None else settings.phi_target
+
+
 def target_for(facts: RequestFacts, settings: WiltonSettings, runtime: RuntimeSettings) -> tuple[float, str, bool]:
     """(local target, debt key, is a team target) for this request."""
-    base = runtime.phi_target if runtime.phi_target is not None else settings.phi_target
-    if settings.team_targets and facts.team_id is not None:
+    base = base_target(settings, runtime)
+    if facts.team_id is not None:
+        # admin override, then key/team metadata (only with ``team_targets``), then the static ``teams`` block
         team = runtime.team_targets.get(facts.team_id)
+        if team is None and settings.team_targets:
+            team = facts.team_target
         if team is None:
-            team = facts.team_target if facts.team_target is not None else settings.teams.get(facts.team_id)
+            team = settings.teams.get(facts.team_id)
         if team is not None:
             return clamp01(team + runtime.phi_bias), f"team:{facts.team_id}", True
     return clamp01(base + runtime.phi_bias), GLOBAL_DEBT, False
