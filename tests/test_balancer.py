@@ -186,7 +186,11 @@ def test_target_for_precedence() -> None:
     assert target_for(RequestFacts("g"), s, RuntimeSettings(phi_bias=0.5))[0] == 1.0  # clamped
     assert target_for(RequestFacts("g"), s, RuntimeSettings(phi_bias=-0.1))[0] == pytest.approx(0.65)
     off = parse_settings({"team_targets": False, "teams": {"static": 0.6}})
-    assert target_for(RequestFacts("g", team_id="static", team_target=0.9), off, rt) == (0.75, GLOBAL_DEBT, False)
+    # team_targets: false ignores the metadata's target only; the static block (and admin overrides) still hold
+    assert target_for(RequestFacts("g", team_id="static", team_target=0.9), off, rt) == (0.6, "team:static", True)
+    assert target_for(RequestFacts("g", team_id="other", team_target=0.9), off, rt) == (0.75, GLOBAL_DEBT, False)
+    assert target_for(RequestFacts("g", team_id="other", team_target=0.9), off, runtime_team) == (0.75, GLOBAL_DEBT, False)
+    assert target_for(RequestFacts("g", team_id="static"), off, runtime_team)[0] == 0.3
 
 
 # --- ScoreQuantiles ------------------------------------------------------------------------------
