@@ -109,6 +109,7 @@ def test_a_report_matches_the_traffic_and_carries_the_llm_recommendations(stack,
     assert facts["decisions_analysed"] == 48
     assert facts["difficulty"]["local"]["n"] + facts["difficulty"]["frontier"]["n"] == 48
     assert facts["notes"] == []
+    assert facts["sources"] == {"prometheus": True, "decision_log": True, "team_targets": True}  # /wilton/status read
     for name in report["charts"].values():
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 1000

@@ -13,6 +13,7 @@ from sidecars.insight.analysis import (
     counter_increase,
     histogram_quantile,
     parse_recommendations,
+    summed_increases,
     unknown_numbers,
 )
 from wilton_plugin.errors import ConfigError
@@ -91,19 +92,21 @@ def test_decision_log_settings_defaults():
 @pytest.mark.parametrize("limit", ["0", "10001", "abc", "-3", "1.5"])
 def test_get_decisions_rejects_a_limit_out_of_bounds(limit):
     from wilton_plugin.admin.api import AdminApi
+    from wilton_plugin.admin.config import AdminConfig
 
-    api = AdminApi(in_process_service(), config=None)  # type: ignore[arg-type]
+    api = AdminApi(in_process_service(), config=AdminConfig())
     response = api.decisions(limit)
     assert response.status_code == 422
 
 
 async def test_get_decisions_returns_the_newest_records_oldest_first():
     from wilton_plugin.admin.api import AdminApi
+    from wilton_plugin.admin.config import AdminConfig
 
     service = in_process_service()
     for i in range(5):
         await service.served(Outcome(f"c{i}", "edge-llama3.2", True, input_tokens=i))
-    body = AdminApi(service, config=None).decisions("3")  # type: ignore[arg-type]
+    body = AdminApi(service, config=AdminConfig()).decisions("3")
     assert [d["input_tokens"] for d in body["decisions"]] == [2, 3, 4]
     assert body["size"] == 10_000 and body["prompts"] is False
 
@@ -116,6 +119,30 @@ def test_counter_increase_counts_from_zero_for_a_series_born_in_the_window_and_s
     assert counter_increase([[0, "4"], [2, "5"], [4, "9"]], window_start=0, step=2) == 5  # older series: baseline
     assert counter_increase([[100, "3"], [102, "8"], [104, "2"], [106, "4"]], window_start=0, step=2) == 12  # restart
     assert counter_increase([], 0, 1) == 0
+
+
+def _replica(instance: str, values: list[float | None], start: float = 0, step: float = 60) -> dict:
+    points = [[start + i * step, str(v)] for i, v in enumerate(values) if v is not None]
+    return {"metric": {"instance": instance, "tier": "edge", "status": "success"}, "values": points}
+
+
+@pytest.mark.parametrize("a, b, true_increase", [
+    # two replicas, +10 each per step; B restarts: the sums 2000, 2020, 2040, 1030, 1050, 1070 are not a reset
+    ([1000, 1010, 1020, 1030, 1040, 1050], [1000, 1010, 1020, 0, 10, 20], 90),
+    # B misses one scrape (absent at that step): the sums 2000, 2020, 1020, 2060 are not a reset either
+    ([1000, 1010, 1020, 1030], [1000, 1010, None, 1030], 60),
+], ids=["one-replica-restarts", "one-replica-misses-a-scrape"])
+def test_increases_are_taken_per_series_before_replicas_are_added(a, b, true_increase):
+    rows = summed_increases([_replica("a", a), _replica("b", b)], ("tier", "status"), window_start=0, step=60, value="count")
+    assert rows == [{"tier": "edge", "status": "success", "count": true_increase}]
+
+
+def test_summed_increases_keeps_label_sets_apart_and_reads_missing_labels_as_empty():
+    series = [_replica("a", [0, 5]), {"metric": {"tier": "edge"}, "values": [[0, "0"], [60, "2"]]},
+              {"metric": {"tier": "frontier", "status": "success"}, "values": []}]
+    assert summed_increases(series, ("tier", "status"), 0, 60, "n") == [
+        {"tier": "edge", "status": "success", "n": 5.0}, {"tier": "edge", "status": "", "n": 2.0},
+        {"tier": "frontier", "status": "success", "n": 0.0}]
 
 
 def test_histogram_quantile_interpolates_like_prometheus():
@@ -147,7 +174,8 @@ def _collected():
         "corrections": None,
         "decisions": [{"tier": "frontier", "difficulty": 0.9, "team_id": "t1", "status": "success"}] * 12
         + [{"tier": "selfhost", "difficulty": 0.1, "status": "success"}] * 30,
-        "prometheus_ok": True, "decisions_ok": True, "problems": [],
+        "team_targets": {"t1": 0.75},
+        "prometheus_ok": True, "decisions_ok": True, "team_targets_ok": True, "problems": [],
     }
 
 
@@ -161,7 +189,35 @@ def test_analyse_computes_the_findings_code_can_compute():
     assert facts["spills"] == 3
     assert facts["teams_far_from_target"] == [{"team": "t1", "requests": 12, "local_share": 0.0, "target": 0.75,
                                                "deviation": -0.75}]
+    assert facts["teams_target_unknown"] == []
     assert facts["difficulty"]["frontier"]["p50"] == 0.9 and facts["difficulty"]["local"]["n"] == 30
+
+
+def _team(team: str, local: int, frontier: int) -> list[dict]:
+    return ([{"tier": "edge", "team_id": team, "status": "success"}] * local
+            + [{"tier": "frontier", "team_id": team, "status": "success"}] * frontier)
+
+
+def test_teams_are_judged_only_against_their_own_known_target_never_the_global_one():
+    collected = {**_collected(), "decisions": _team("own-low", 0, 12) + _team("own-high", 12, 0) + _team("from-key", 0, 20)
+                 + _team("far", 6, 6) + _team("few", 0, 9) + _team("bad-target", 0, 10),
+                 "team_targets": {"own-low": 0.0, "own-high": 1.0, "far": 0.9, "bad-target": "nan"}}
+    facts = analyse(collected, band=0.05)
+    assert facts["phi"]["target"] == 0.75  # the global target, which no team here is judged against
+    assert facts["teams_far_from_target"] == [{"team": "far", "requests": 12, "local_share": 0.5, "target": 0.9,
+                                               "deviation": -0.4}]
+    assert facts["teams_target_unknown"] == [{"team": "bad-target", "requests": 10, "local_share": 0.0},
+                                             {"team": "from-key", "requests": 20, "local_share": 0.0}]
+
+
+def test_the_report_names_the_teams_whose_target_is_unknown(tmp_path):
+    from sidecars.insight.report import render_markdown
+
+    facts = analyse({**_collected(), "team_targets": {}})
+    text = render_markdown({"generated_at": "now", "facts": facts, "llm": {"model_group": "chat", "recommendations": [], "why_none": "x"},
+                            "charts": {"phi": "p.png", "tokens": "t.png", "latency": "l.png"}})
+    assert "Teams far from their target: none." in text
+    assert "Teams not judged, target unknown" in text and "t1 (local share 0.0, 12 requests)" in text
 
 
 def test_numbers_not_among_the_facts_are_flagged():

@@ -41,10 +41,14 @@ def quantile(values: Sequence[float], q: float) -> float | None:
 
 
 def counter_increase(points: Sequence[Sequence[float]], window_start: float, step: float) -> float:
-    """Increase of a counter over a range-query series, resets handled, no extrapolation.
+    """Increase of ONE counter series (one process's) over a range query, resets handled, no extrapolation.
 
-    A series whose first sample comes later than the window's start (plus two steps) was born in
-    the window, so its first value counts from zero (labels are pre-initialised at 0 by the plugin).
+    Only right for a single series: a drop is taken as that process restarting from zero, which is
+    wrong for a sum over replicas (one replica restarting or missing a scrape lowers the sum without
+    zeroing it), so sums are made after this, by ``summed_increases``. Steps where the series is
+    absent (a missed scrape) are skipped. A series whose first sample comes later than the window's
+    start (plus two steps) was born in the window, so its first value counts from zero (labels are
+    pre-initialised at 0 by the plugin).
     """
     values = [(float(t), v) for t, v in ((p[0], finite(p[1])) for p in points) if v is not None]
     if not values:
@@ -53,6 +57,22 @@ def counter_increase(points: Sequence[Sequence[float]], window_start: float, ste
     for (_, previous), (_, current) in zip(values, values[1:]):
         total += current - previous if current >= previous else current  # a drop is a restart
     return total
+
+
+def summed_increases(series: Iterable[Mapping[str, Any]], labels: Sequence[str], window_start: float, step: float,
+                     value: str) -> list[dict[str, Any]]:
+    """Per-series counter increases added up by ``labels``: one row per label set, the sum in ``value``.
+
+    ``series`` is a range query's raw result (``{"metric": {...}, "values": [[t, "v"], ...]}``, one
+    per replica and label set); each series' resets are handled on its own before anything is added.
+    """
+    rows: dict[tuple[str, ...], dict[str, Any]] = {}
+    for item in series:
+        metric = item.get("metric") or {}
+        key = tuple(str(metric.get(name, "")) for name in labels)
+        row = rows.setdefault(key, {**dict(zip(labels, key)), value: 0.0})
+        row[value] += counter_increase(item.get("values") or [], window_start, step)
+    return list(rows.values())
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -173,21 +193,30 @@ def _difficulty(decisions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _teams(decisions: Sequence[Mapping[str, Any]], targets: Mapping[str, float], default: float | None, band: float) -> list[dict]:
+def _teams(decisions: Sequence[Mapping[str, Any]], targets: Mapping[str, Any], band: float) -> tuple[list[dict], list[dict]]:
+    """Teams far from their target, and teams not judged because their target is unknown here.
+
+    ``targets`` are the effective team targets of ``/wilton/status`` (config merged with runtime
+    overrides). A team missing from them (its target may come from key or team metadata) is never
+    compared with the global target: it is listed as target unknown. Teams with fewer than
+    MIN_REQUESTS successes are in neither list.
+    """
     served: dict[str, list[bool]] = {}
     for d in decisions:
         if d.get("team_id") and d.get("status") == "success":
             served.setdefault(str(d["team_id"]), []).append(_side(d.get("tier")) == "local")
-    far = []
+    far, unknown = [], []
     for team, flags in sorted(served.items()):
-        target = finite(targets.get(team)) if team in targets else default
-        if target is None or len(flags) < MIN_REQUESTS:
+        if len(flags) < MIN_REQUESTS:
             continue
         share = sum(flags) / len(flags)
-        if abs(share - target) > band:
+        target = finite(targets.get(team))
+        if target is None:
+            unknown.append({"team": team, "requests": len(flags), "local_share": _r(share)})
+        elif abs(share - target) > band:
             far.append({"team": team, "requests": len(flags), "local_share": _r(share), "target": _r(target),
                         "deviation": _r(share - target)})
-    return far
+    return far, unknown
 
 
 def analyse(collected: Mapping[str, Any], band: float = 0.05) -> dict[str, Any]:
@@ -209,6 +238,7 @@ def analyse(collected: Mapping[str, Any], band: float = 0.05) -> dict[str, Any]:
         reasons[row["reason"]] = reasons.get(row["reason"], 0) + round(row["count"])
     decisions = list(collected.get("decisions") or ())
     corrections = collected.get("corrections")
+    teams_far, teams_unknown = _teams(decisions, collected.get("team_targets") or {}, band)
     return {
         "window": dict(collected.get("window") or {}),
         "phi": phi,
@@ -222,10 +252,12 @@ def analyse(collected: Mapping[str, Any], band: float = 0.05) -> dict[str, Any]:
         "decisions_by_reason": reasons,
         "spills": reasons.get("spill", 0),
         "coherence_corrections": None if corrections is None else {r["kind"]: round(r["count"]) for r in corrections},
-        "teams_far_from_target": _teams(decisions, collected.get("team_targets") or {}, phi["target"], band),
+        "teams_far_from_target": teams_far,
+        "teams_target_unknown": teams_unknown,
         "difficulty": _difficulty(decisions),
         "decisions_analysed": len(decisions),
-        "sources": {"prometheus": collected.get("prometheus_ok", False), "decision_log": collected.get("decisions_ok", False)},
+        "sources": {"prometheus": collected.get("prometheus_ok", False), "decision_log": collected.get("decisions_ok", False),
+                    "team_targets": collected.get("team_targets_ok", False)},
         "notes": list(collected.get("problems") or ()),
     }
 

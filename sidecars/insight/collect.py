@@ -17,7 +17,7 @@ import httpx
 from sidecars.common.http import PrometheusError, SidecarError, prometheus_data
 
 from sidecars.coherence.clients import AdminClient
-from sidecars.insight.analysis import counter_increase
+from sidecars.insight.analysis import summed_increases
 
 log = logging.getLogger("wilton.insight")
 
@@ -62,16 +62,6 @@ class RangeReader:
         return self._get("/api/v1/query_range", {"query": query, "start": start, "end": end, "step": step})
 
 
-def _label_rows(series: list[dict[str, Any]], labels: tuple[str, ...], start: float, step: float, value: str) -> list[dict]:
-    rows = []
-    for item in series:
-        metric = item.get("metric", {})
-        row: dict[str, Any] = {name: metric.get(name, "") for name in labels}
-        row[value] = counter_increase(item.get("values", []), start, step)
-        rows.append(row)
-    return rows
-
-
 def collect_prometheus(reader: RangeReader, hours: float, now: float) -> dict[str, Any]:
     """Every Prometheus-sourced input of the analysis over the last ``hours``."""
     end = now
@@ -95,22 +85,28 @@ def collect_prometheus(reader: RangeReader, hours: float, now: float) -> dict[st
         ) if math.isfinite(p[1])
     ]
     out["target_history"] = single("max(wilton_phi_target)")
-    out["requests"] = _label_rows(series("sum by (deployment, tier, status) (wilton_requests_total)"),
-                                  ("deployment", "tier", "status"), start, step, "count")
-    out["tokens"] = _label_rows(series("sum by (tier, direction) (wilton_tokens_total)"),
-                                ("tier", "direction"), start, step, "count")
-    out["cost"] = _label_rows(series("sum by (deployment, tier) (wilton_cost_usd_total)"),
-                              ("deployment", "tier"), start, step, "usd")
-    out["decisions_by_reason"] = _label_rows(series("sum by (tier, reason) (wilton_routing_decisions_total)"),
-                                             ("tier", "reason"), start, step, "count")
+
+    # Counters are read raw, one series per replica (its own instance/job labels), and each series'
+    # increase is taken before they are added up: a sum over replicas drops when ONE replica restarts
+    # or misses a scrape, and that drop is not a reset of the whole traffic.
+    def increases(metric: str, labels: tuple[str, ...], value: str = "count") -> list[dict[str, Any]]:
+        return summed_increases(series(metric), labels, start, step, value)
+
+    out["requests"] = increases("wilton_requests_total", ("deployment", "tier", "status"))
+    out["tokens"] = increases("wilton_tokens_total", ("tier", "direction"))
+    out["cost"] = increases("wilton_cost_usd_total", ("deployment", "tier"), "usd")
+    out["decisions_by_reason"] = increases("wilton_routing_decisions_total", ("tier", "reason"))
     buckets: dict[str, dict[str, Any]] = {}
-    for row in _label_rows(series("sum by (deployment, tier, le) (wilton_request_latency_seconds_bucket)"),
-                           ("deployment", "tier", "le"), start, step, "count"):
-        entry = buckets.setdefault(row["deployment"], {"tier": row["tier"], "buckets": []})
-        entry["buckets"].append([float(row["le"]), row["count"]])
-    out["latency_buckets"] = buckets
-    corrections = series("sum by (kind) (wilton_coherence_corrections_total)")
-    out["corrections"] = _label_rows(corrections, ("kind",), start, step, "count") if corrections else None
+    for row in increases("wilton_request_latency_seconds_bucket", ("deployment", "tier", "le")):
+        entry = buckets.setdefault(row["deployment"], {"tier": row["tier"], "counts": {}})
+        le = float(row["le"])  # "1" and "1.0" are one bucket
+        entry["counts"][le] = entry["counts"].get(le, 0.0) + row["count"]
+    out["latency_buckets"] = {
+        name: {"tier": entry["tier"], "buckets": [[le, count] for le, count in sorted(entry["counts"].items())]}
+        for name, entry in buckets.items()
+    }
+    corrections = series("wilton_coherence_corrections_total")
+    out["corrections"] = summed_increases(corrections, ("kind",), start, step, "count") if corrections else None
     return out
 
 
@@ -124,7 +120,7 @@ def collect(
 ) -> dict[str, Any]:
     """Collect from every source; a failing source adds one line to ``problems``."""
     now = clock()
-    collected: dict[str, Any] = {"problems": [], "prometheus_ok": False, "decisions_ok": False,
+    collected: dict[str, Any] = {"problems": [], "prometheus_ok": False, "decisions_ok": False, "team_targets_ok": False,
                                  "window": {"start": round(now - hours * 3600, 3), "end": round(now, 3), "hours": hours}}
     if reader is None:
         collected["problems"].append("Prometheus: not configured (--prometheus-url is empty); no φ history, counts or latency")
@@ -141,13 +137,27 @@ def collect(
             # the prompt text never leaves the collector, even when the proxy logs it
             collected["decisions"] = [{k: v for k, v in d.items() if k != "prompt"} for d in body["decisions"] if isinstance(d, dict)]
             collected["decisions_ok"] = True
-            try:
-                status = admin.status()
-                collected["team_targets"] = status.get("team_targets") or {}
-                collected["status_target"] = status.get("phi_target")
-            except SidecarError as exc:
-                log.info("GET /wilton/status: %s", exc)
         except SidecarError as exc:
             collected["problems"].append(f"decision log: {exc}")
             log.warning("decision log: %s", exc)
+        else:
+            _collect_team_targets(admin, collected)
     return collected
+
+
+def _collect_team_targets(admin: InsightAdminClient, collected: dict[str, Any]) -> None:
+    """The effective team targets and the target from /wilton/status; a failure adds a line to ``problems``."""
+    try:
+        status = admin.status()
+    except SidecarError as exc:
+        problem = str(exc)
+    else:
+        collected["status_target"] = status.get("phi_target")
+        targets = status.get("team_targets")
+        if targets is None or isinstance(targets, dict):
+            collected["team_targets"] = targets or {}
+            collected["team_targets_ok"] = True
+            return
+        problem = f"GET /wilton/status: team_targets is a {type(targets).__name__}, not an object"
+    collected["problems"].append(f"team targets: {problem}; no team is judged against its target in this report")
+    log.warning("team targets: %s", problem)

@@ -1,9 +1,10 @@
 """One run (collect → analyse → ask → write) and the loop that repeats it every interval.
 
 Exit statuses of a run: ``0`` a report was written from every source, ``3`` a report was written
-but a source was unavailable (the report says which), ``1`` nothing could be collected or the
-report could not be written. The LLM being unavailable or answering garbage does not change the
-status: the report then says, in one line, why it has no recommendations.
+but a source (Prometheus, the decision log, the team targets of /wilton/status) was unavailable
+(the report says which), ``1`` nothing could be collected or the report could not be written. The
+LLM being unavailable or answering garbage does not change the status: the report then says, in
+one line, why it has no recommendations.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class InsightJob:
             self.metrics.errors.labels(stage="prometheus").inc()
         if not collected["decisions_ok"] and self.admin is not None and self.max_tasks > 0:
             self.metrics.errors.labels(stage="decisions").inc()
+        if collected["decisions_ok"] and not collected["team_targets_ok"]:
+            self.metrics.errors.labels(stage="status").inc()
         facts = analyse(collected, self.band)
         anything = collected["prometheus_ok"] or collected["decisions_ok"]
         recommendations: list[dict[str, Any]] = []

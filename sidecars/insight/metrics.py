@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sidecars.common.metrics import SidecarMetrics
 
-STAGES = ("prometheus", "decisions", "llm", "write")
+STAGES = ("prometheus", "decisions", "status", "llm", "write")
 
 
 class InsightMetrics(SidecarMetrics):

@@ -74,6 +74,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     teams = f["teams_far_from_target"]
     lines += ["Teams far from their target: " + (", ".join(
         f"{t['team']} (local share {t['local_share']} vs {t['target']}, {t['requests']} requests)" for t in teams) or "none") + ".", ""]
+    if f["teams_target_unknown"]:
+        lines += ["Teams not judged, target unknown (not in /wilton/status's team targets, e.g. set by key or team "
+                  "metadata; never compared with the global target): " + ", ".join(
+                      f"{t['team']} (local share {t['local_share']}, {t['requests']} requests)"
+                      for t in f["teams_target_unknown"]) + ".", ""]
     lines += ["| difficulty | n | mean | p10 | p50 | p90 |", "| --- | --- | --- | --- | --- | --- |"]
     for side, d in f["difficulty"].items():
         lines.append(f"| {side} | {d['n']} | {_fmt(d['mean'])} | {_fmt(d['p10'])} | {_fmt(d['p50'])} | {_fmt(d['p90'])} |")
