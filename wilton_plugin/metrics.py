@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from wilton_plugin.core.balancer import REASONS
 from wilton_plugin.settings import PHI_UNITS, TIERS, DeploymentSpec
 
-ERROR_STAGES = ("route", "install", "pre_call", "headers", "success", "failure", "state")
+ERROR_STAGES = ("route", "install", "pre_call", "headers", "success", "failure", "state", "deployment", "admin")
 STATUSES = ("success", "failure")
 DIRECTIONS = ("input", "output")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -55,7 +55,7 @@ class Metrics:
         )
         self.phi_target = Gauge(
             "wilton_phi_target",
-            "Local share asked for (runtime target, bias included).",
+            "Global local share asked for (admin API target, else phi_target); no coherence bias, no team targets.",
             registry=registry,
             multiprocess_mode="livemax",
         )

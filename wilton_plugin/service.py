@@ -97,7 +97,7 @@ class WiltonService:
                                  self.settings.phi_unit)
             self.metrics.phi_target.set(self.settings.phi_target)
         if redis_client is not None and not isinstance(self.store, RedisStore):
-            self.store = RedisStore(self.settings, redis_client, self.clock)
+            self.store = RedisStore(self.settings, redis_client, self.clock, metrics=self.metrics)
             log.info("wilton: φ window and runtime settings shared through Redis")
 
     def spec_of(self, deployment: Mapping[str, Any]) -> DeploymentSpec | None:

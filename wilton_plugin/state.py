@@ -1,49 +1,70 @@
 """Where the balancer's state lives: in this process, or in Redis shared by every worker and replica.
 
 ``LocalStore`` keeps debts and the φ window in memory. ``RedisStore`` keeps them in Redis, reached
-through the LiteLLM router's own Redis client (``router.cache.redis_cache``), so that every worker
-and replica holds one global share. Each decision costs one pipelined read and one atomic Lua
-write. When Redis fails, the store carries on with its local mirror (seeded with the last global
-values it saw), queues what it records, and replays the queue when Redis answers again.
+through the LiteLLM router's own Redis client (``router.cache.redis_cache``, a single Redis or a
+Redis Cluster), so that every worker and replica holds one global share. Each decision costs one
+pipelined read and one atomic Lua write. When Redis fails, the store carries on with its local
+mirror (seeded with the last global values it saw), queues what it records, and replays the queue
+when Redis answers again: one replay at a time, each record applied at most once (a write that
+timed out after Redis ran it is recognised by its id and skipped).
+
+Every key lives under one Redis Cluster hash tag derived from ``redis_prefix`` (``wilton:`` gives
+``{wilton}:debts``, ``{wilton}:window``, ...), so the Lua scripts (a decision; an admin change with its audit entry), which
+touch several keys, work on a cluster too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import math
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from wilton_plugin.core.balancer import settle_debt
 from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.core.window import PhiWindow, WindowTotals
+from wilton_plugin.errors import StateError
 from wilton_plugin.settings import WiltonSettings
 
 log = logging.getLogger("wilton")
 
 REDIS_TIMEOUT_S = 0.25
 MAX_PENDING = 10_000  # records kept for replay while Redis is away
+AUDIT_KEEP = 20  # audit entries kept (the admin API's ``last_changes``)
+APPLIED_TTL_S = 86_400  # a writer's set of unacknowledged record ids outlives the writer by this much
+MAX_ACKS = 64  # acknowledged record ids carried by one write
 
-# KEYS: debts hash, window list, window sums hash.
-# ARGV: max_debt, kind, size, now, local, total, max_entries, then (debt key, delta) pairs.
+# KEYS: debts hash, window list, window sums hash, this writer's set of unacknowledged record ids.
+# ARGV: max_debt, kind, size, now, local, total, max_entries, record id ('' = none), ttl, n_acks,
+#       n_acks acknowledged ids, then (debt key, delta) pairs. A record id already in the set was
+#       applied by an earlier attempt whose reply was lost: its changes are skipped.
 _RECORD_LUA = """
 local max_debt = tonumber(ARGV[1])
-for i = 8, #ARGV, 2 do
-  local v = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') + tonumber(ARGV[i + 1])
-  if v > max_debt then v = max_debt elseif v < -max_debt then v = -max_debt end
-  redis.call('HSET', KEYS[1], ARGV[i], string.format('%.17g', v))
+local id, n_acks = ARGV[8], tonumber(ARGV[10])
+if n_acks > 0 then redis.call('SREM', KEYS[4], unpack(ARGV, 11, 10 + n_acks)) end
+local fresh = true
+if id ~= '' then fresh = redis.call('SADD', KEYS[4], id) == 1 end
+if id ~= '' or n_acks > 0 then redis.call('EXPIRE', KEYS[4], ARGV[9]) end
+if fresh then
+  for i = 11 + n_acks, #ARGV, 2 do
+    local v = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0') + tonumber(ARGV[i + 1])
+    if v > max_debt then v = max_debt elseif v < -max_debt then v = -max_debt end
+    redis.call('HSET', KEYS[1], ARGV[i], string.format('%.17g', v))
+  end
+  if tonumber(ARGV[6]) > 0 then
+    redis.call('RPUSH', KEYS[2], ARGV[4] .. ',' .. ARGV[5] .. ',' .. ARGV[6])
+    redis.call('HINCRBYFLOAT', KEYS[3], 'local', ARGV[5])
+    redis.call('HINCRBYFLOAT', KEYS[3], 'total', ARGV[6])
+  end
 end
 local kind, size, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local total = tonumber(ARGV[6])
-if total > 0 then
-  redis.call('RPUSH', KEYS[2], ARGV[4] .. ',' .. ARGV[5] .. ',' .. ARGV[6])
-  redis.call('HINCRBYFLOAT', KEYS[3], 'local', ARGV[5])
-  redis.call('HINCRBYFLOAT', KEYS[3], 'total', ARGV[6])
-end
 local max_entries = tonumber(ARGV[7])
 while true do
   local n = redis.call('LLEN', KEYS[2])
@@ -63,6 +84,21 @@ if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
 local sums = redis.call('HMGET', KEYS[3], 'local', 'total')
 return {sums[1] or '0', sums[2] or '0', redis.call('LLEN', KEYS[2])}
 """
+
+# KEYS: runtime, audit list. ARGV: runtime JSON, entries kept, then audit entries (oldest first).
+# The audit push comes first: if it fails (e.g. the key holds another type) the runtime is untouched.
+_PUBLISH_LUA = """
+if #ARGV > 2 then
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, 3))
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class WriteOutcomeUnknown(StateError):
+    """A shared write timed out: Redis may or may not have applied it."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +120,15 @@ class Record:
     total: float
 
 
+def tagged_prefix(prefix: str) -> str:
+    """``prefix`` holding a Redis Cluster hash tag: ``wilton:`` → ``{wilton}:``; one with a tag already is kept."""
+    start = prefix.find("{")
+    if start >= 0 and prefix.find("}", start + 1) > start + 1:
+        return prefix
+    body = prefix.rstrip(":") or prefix
+    return f"{{{body}}}{prefix[len(body):]}"
+
+
 class LocalStore:
     """In-process state: exact within one worker, each worker balancing alone."""
 
@@ -95,6 +140,7 @@ class LocalStore:
         self.debts: dict[str, float] = {}
         self.window = PhiWindow(settings.window.kind, settings.window.size)
         self.runtime = RuntimeSettings()
+        self.audit: deque[Mapping[str, Any]] = deque(maxlen=AUDIT_KEEP)
 
     async def snapshot(self, debt_keys: tuple[str, ...]) -> Snapshot:
         """Current debts and runtime settings."""
@@ -116,9 +162,18 @@ class LocalStore:
         """Window totals now."""
         return self.window.totals(self.clock())
 
-    async def set_runtime(self, runtime: RuntimeSettings) -> None:
-        """Replace the runtime settings (admin API)."""
+    async def set_runtime(self, runtime: RuntimeSettings, audit: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Replace the runtime settings (admin API), with the audit entries of the change (oldest first)."""
         self.runtime = runtime
+        self.audit.extendleft(audit)
+
+    async def read_runtime(self) -> RuntimeSettings:
+        """The runtime settings as published."""
+        return self.runtime
+
+    async def changes(self) -> list[Mapping[str, Any]]:
+        """The last audit entries, newest first."""
+        return list(self.audit)
 
     def runtime_hint(self) -> RuntimeSettings:
         """The runtime settings last seen, without I/O."""
@@ -129,22 +184,34 @@ class LocalStore:
 
 
 class RedisStore:
-    """Redis-backed state shared by every worker and replica, with a local fallback."""
+    """Redis-backed state shared by every worker and replica, with a local fallback.
+
+    ``metrics`` (optional) counts every failed Redis operation under ``wilton_plugin_errors_total{stage="state"}``.
+    """
 
     shared = True
 
-    def __init__(self, settings: WiltonSettings, client: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: WiltonSettings, client: Any, clock: Callable[[], float] = time.time,
+                 metrics: Any | None = None) -> None:
         self.settings = settings
         self.client = client
         self.clock = clock
+        self.metrics = metrics
         self.mirror = LocalStore(settings, clock)
-        p = settings.redis_prefix
-        self.keys = (f"{p}debts", f"{p}window", f"{p}window_sums")
+        p = tagged_prefix(settings.redis_prefix)
+        self.writer = uuid.uuid4().hex  # names this store's set of unacknowledged record ids
+        self.keys = (f"{p}debts", f"{p}window", f"{p}window_sums", f"{p}applied:{self.writer}")
         self.runtime_key = f"{p}runtime"
+        self.audit_key = f"{p}audit"
         self._script = client.register_script(_RECORD_LUA)
+        self._publish = client.register_script(_PUBLISH_LUA)
+        self._ids = itertools.count(1)
+        self._acks: list[str] = []  # ids whose write was answered: dropped from the set by a later write
         self._down_until = 0.0
-        self._pending: deque[Record] = deque(maxlen=MAX_PENDING)
+        self._pending: deque[tuple[str, Record]] = deque(maxlen=MAX_PENDING)
+        self._reconnecting = asyncio.Lock()
         self._runtime_read_at = -1e18
+        self._bad_runtime: bytes | str | None = None
         self.available = True
 
     async def snapshot(self, debt_keys: tuple[str, ...]) -> Snapshot:
@@ -158,40 +225,60 @@ class RedisStore:
                         pipe.get(self.runtime_key)
                     replies = await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
                 debts = {k: float(v) if v is not None else 0.0 for k, v in zip(debt_keys, replies[0])}
+            except Exception as exc:  # any Redis/network failure: degrade, never fail the request
+                self._mark_down("read", exc)
+            else:
                 self.mirror.debts.update(debts)
                 if refresh:
                     self._runtime_read_at = self.clock()
-                    self.mirror.runtime = parse_runtime(replies[1]) if replies[1] else RuntimeSettings()
+                    self.mirror.runtime = self._parse_runtime(replies[1])
                 return Snapshot(debts, self.mirror.runtime, shared=True)
-            except Exception as exc:  # any Redis/network failure: degrade, never fail the request
-                self._mark_down("read", exc)
         return await self.mirror.snapshot(debt_keys)
 
     async def record(self, record: Record) -> WindowTotals:
         """Write one decision atomically; queue it for replay while Redis is away."""
-        local_totals = self.mirror.apply(record)
-        if await self._usable():
+        rid = str(next(self._ids))
+        usable = await self._usable()
+        local_totals = self.mirror.apply(record)  # after a reconnect's seeding, which must not hold this record
+        if usable:
             try:
-                return await self._write(record)
+                return await self._write(record, rid)
             except Exception as exc:
                 self._mark_down("write", exc)
-        self._pending.append(record)
+        self._pending.append((rid, record))
         return local_totals
 
     async def totals(self) -> WindowTotals:
         """Global window totals (evicting expired entries), or the mirror's while Redis is away."""
         if await self._usable():
             try:
-                return await self._write(Record(self.clock(), {}, 0.0, 0.0))
+                return await self._write(Record(self.clock(), {}, 0.0, 0.0), "")
             except Exception as exc:
                 self._mark_down("read", exc)
         return await self.mirror.totals()
 
-    async def set_runtime(self, runtime: RuntimeSettings) -> None:
-        """Publish runtime settings to every worker and replica (read back within the refresh period)."""
-        await asyncio.wait_for(self.client.set(self.runtime_key, dump_runtime(runtime)), REDIS_TIMEOUT_S)
+    async def set_runtime(self, runtime: RuntimeSettings, audit: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Publish runtime settings and their audit entries in one atomic write (read back by every
+        worker and replica within the refresh period); WriteOutcomeUnknown when Redis did not answer in time."""
+        args = [dump_runtime(runtime), AUDIT_KEEP, *(json.dumps(entry, sort_keys=True) for entry in audit)]
+        try:
+            await asyncio.wait_for(self._publish(keys=[self.runtime_key, self.audit_key], args=args), REDIS_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise WriteOutcomeUnknown(f"Redis did not answer within {REDIS_TIMEOUT_S}s") from exc
         self.mirror.runtime = runtime
         self._runtime_read_at = self.clock()
+
+    async def read_runtime(self) -> RuntimeSettings:
+        """The runtime settings as published, read from Redis now (raises when Redis fails)."""
+        raw = await asyncio.wait_for(self.client.get(self.runtime_key), REDIS_TIMEOUT_S)
+        self.mirror.runtime = self._parse_runtime(raw)
+        self._runtime_read_at = self.clock()
+        return self.mirror.runtime
+
+    async def changes(self) -> list[Mapping[str, Any]]:
+        """The last audit entries, newest first, read from Redis (raises when Redis fails)."""
+        raw = await asyncio.wait_for(self.client.lrange(self.audit_key, 0, AUDIT_KEEP - 1), REDIS_TIMEOUT_S)
+        return [json.loads(item) for item in raw]
 
     def runtime_hint(self) -> RuntimeSettings:
         """The runtime settings last seen, without I/O."""
@@ -200,47 +287,54 @@ class RedisStore:
     async def close(self) -> None:
         """The client belongs to LiteLLM's router cache: leave it open."""
 
-    async def _write(self, record: Record) -> WindowTotals:
-        args: list[Any] = [
-            self.settings.balance.max_debt,
-            self.settings.window.kind,
-            self.settings.window.size,
-            repr(record.now),
-            repr(record.local),
-            repr(record.total),
-            200_000,
-        ]
+    async def _write(self, record: Record, rid: str) -> WindowTotals:
+        acks, self._acks = self._acks[:MAX_ACKS], self._acks[MAX_ACKS:]
+        window = self.settings.window
+        args: list[Any] = [self.settings.balance.max_debt, window.kind, window.size, repr(record.now), repr(record.local),
+                           repr(record.total), 200_000, rid, APPLIED_TTL_S, len(acks), *acks]
         for key, delta in record.deltas.items():
             args.extend([key, repr(delta)])
-        local, total, count = await asyncio.wait_for(self._script(keys=list(self.keys), args=args), REDIS_TIMEOUT_S)
+        try:
+            local, total, count = await asyncio.wait_for(self._script(keys=list(self.keys), args=args), REDIS_TIMEOUT_S)
+        except BaseException:
+            self._acks.extend(acks)  # removing an id twice is harmless: send them again
+            raise
+        if rid:
+            self._acks.append(rid)
         return WindowTotals(total=max(0.0, float(total)), local=max(0.0, float(local)), count=int(count))
 
     async def _usable(self) -> bool:
         if self.available:
             return True
-        if self.clock() < self._down_until:
-            return False
-        try:
-            await asyncio.wait_for(self.client.ping(), REDIS_TIMEOUT_S)
-            if not await asyncio.wait_for(self.client.exists(self.keys[0]), REDIS_TIMEOUT_S):
-                # Redis came back empty (restarted): seed it with our view instead of replaying deltas.
-                if self.mirror.debts:
-                    await asyncio.wait_for(
-                        self.client.hset(self.keys[0], mapping={k: repr(v) for k, v in self.mirror.debts.items()}),
-                        REDIS_TIMEOUT_S,
-                    )
-                self._pending = deque((Record(r.now, {}, r.local, r.total) for r in self._pending), maxlen=MAX_PENDING)
-            while self._pending:
-                await self._write(self._pending[0])
-                self._pending.popleft()
-        except Exception as exc:
-            self._mark_down("reconnect", exc)
-            return False
-        self.available = True
+        if self.clock() < self._down_until or self._reconnecting.locked():
+            return False  # another request is reconnecting: this one routes on the mirror (and queues)
+        async with self._reconnecting:
+            try:
+                await asyncio.wait_for(self.client.ping(), REDIS_TIMEOUT_S)
+                if not await asyncio.wait_for(self.client.exists(self.keys[0]), REDIS_TIMEOUT_S):
+                    # Redis came back empty (restarted): seed it with our view instead of replaying deltas.
+                    # The seed holds the deltas queued so far, so they are dropped in the same step.
+                    seed = {k: repr(v) for k, v in self.mirror.debts.items()}
+                    self._pending = deque(((rid, Record(r.now, {}, r.local, r.total)) for rid, r in self._pending),
+                                          maxlen=MAX_PENDING)
+                    if seed:
+                        await asyncio.wait_for(self.client.hset(self.keys[0], mapping=seed), REDIS_TIMEOUT_S)
+                while self._pending:
+                    rid, record = self._pending.popleft()
+                    try:
+                        await self._write(record, rid)
+                    except BaseException:
+                        self._pending.appendleft((rid, record))  # first again, for the next attempt
+                        raise
+            except Exception as exc:
+                self._mark_down("reconnect", exc)
+                return False
+            self.available = True
         log.warning("wilton: Redis is back; shared state resumed (replayed queued decisions)")
         return True
 
     def _mark_down(self, stage: str, exc: BaseException) -> None:
+        self._count_error()
         if self.available:
             log.warning(
                 "wilton: Redis %s failed (%s: %s); routing on local state, retrying every %.1fs",
@@ -251,6 +345,27 @@ class RedisStore:
             )
         self.available = False
         self._down_until = self.clock() + self.settings.redis_retry_seconds
+
+    def _parse_runtime(self, raw: bytes | str | None) -> RuntimeSettings:
+        """The stored runtime settings; a malformed value keeps the last good ones (logged once per value)."""
+        if not raw:
+            self._bad_runtime = None
+            return RuntimeSettings()
+        try:
+            runtime = parse_runtime(raw)
+        except ValueError as exc:
+            self._count_error()
+            if raw != self._bad_runtime:
+                self._bad_runtime = raw
+                log.error("wilton: Redis key %s holds malformed runtime settings (%s); keeping the last good ones "
+                          "until an admin change rewrites them", self.runtime_key, exc)
+            return self.mirror.runtime
+        self._bad_runtime = None
+        return runtime
+
+    def _count_error(self) -> None:
+        if self.metrics is not None:
+            self.metrics.errors.labels(stage="state").inc()
 
 
 def dump_runtime(runtime: RuntimeSettings) -> str:
@@ -267,11 +382,24 @@ def dump_runtime(runtime: RuntimeSettings) -> str:
 
 
 def parse_runtime(raw: str | bytes) -> RuntimeSettings:
-    """Runtime settings from their JSON form (written by ``dump_runtime``)."""
-    data = json.loads(raw)
+    """Runtime settings from their JSON form (written by ``dump_runtime``); ValueError if malformed."""
+    data = json.loads(raw)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    maps = {name: data.get(name) or {} for name in ("team_targets", "weights")}
+    for name, value in maps.items():
+        if not isinstance(value, dict):
+            raise ValueError(f"{name}: expected a JSON object, got {type(value).__name__}")
+    target = data.get("phi_target")
     return RuntimeSettings(
-        phi_target=data.get("phi_target"),
-        phi_bias=float(data.get("phi_bias", 0.0)),
-        team_targets={str(k): float(v) for k, v in (data.get("team_targets") or {}).items()},
-        weights={str(k): float(v) for k, v in (data.get("weights") or {}).items()},
+        phi_target=None if target is None else _finite("phi_target", target),
+        phi_bias=_finite("phi_bias", data.get("phi_bias", 0.0)),
+        team_targets={str(k): _finite(f"team_targets.{k}", v) for k, v in maps["team_targets"].items()},
+        weights={str(k): _finite(f"weights.{k}", v) for k, v in maps["weights"].items()},
     )
+
+
+def _finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return float(value)

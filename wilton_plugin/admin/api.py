@@ -2,8 +2,8 @@
 
 Thin glue: authenticate (master key or JWT), validate the body, read-modify-write the runtime
 settings through the state store (Redis when shared, so every worker and replica sees a change
-within ``runtime_refresh_seconds``), and audit each change. Every answer is a JSONResponse built
-here, so the host app's exception handlers play no part (no 400 "No connected db.").
+within ``runtime_refresh_seconds``), and audit each change in the same atomic write. Every answer is
+a JSONResponse built here, so the host app's exception handlers play no part (no 400 "No connected db.").
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -26,18 +25,24 @@ from pydantic import BaseModel, ValidationError
 
 from wilton_plugin.admin.config import ALL_SCOPES, READ, WRITE, AdminConfig
 from wilton_plugin.admin.models import TargetRequest, TokenRequest, WeightsRequest
-from wilton_plugin.admin.passwords import hash_password, verify_password
+from wilton_plugin.admin.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, hash_password, parse_hash, verify_password
 from wilton_plugin.admin.tokens import InvalidToken, LoginLimiter, Principal, issue_token, verify_token
 from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.settings import LOCAL_TIERS, TIERS
-from wilton_plugin.state import REDIS_TIMEOUT_S, parse_runtime
+from wilton_plugin.state import WriteOutcomeUnknown
 
 log = logging.getLogger("wilton")
 audit_log = logging.getLogger("wilton.audit")
 
-LAST_CHANGES = 20
 MAX_DECISIONS = 10_000  # most records one GET /wilton/decisions returns
-_DUMMY_HASH = hash_password("no such user", n=2**12)  # equal work for unknown users
+
+
+def dummy_hash(config: AdminConfig) -> str:
+    """A hash verified for unknown users, with the scrypt parameters of the costliest user's hash (the
+    defaults without users), so that a login takes as long whether the name exists or not."""
+    params = [parse_hash(user.password_hash)[:3] for user in config.users.values()] or [(DEFAULT_N, DEFAULT_R, DEFAULT_P)]
+    n, r, p = max(params, key=lambda nrp: nrp[0] * nrp[1] * nrp[2])
+    return hash_password("no such user", n=n, r=r, p=p)
 
 
 def litellm_master_key() -> str | None:
@@ -57,7 +62,7 @@ class AdminApi:
         self.master_key = master_key
         self.limiter = limiter or LoginLimiter()
         self.clock = clock
-        self.changes: deque[dict[str, Any]] = deque(maxlen=LAST_CHANGES)
+        self.dummy_hash = dummy_hash(config)
         self.lock = asyncio.Lock()
 
     # --- auth --------------------------------------------------------------------------------
@@ -89,13 +94,12 @@ class AdminApi:
         if isinstance(body, JSONResponse):
             return body
         ip = request.client.host if request.client else "?"
-        wait = self.limiter.retry_after(body.username, ip)
+        wait = self.limiter.reserve(body.username, ip)  # counted as failed until it succeeds
         if wait:
             return JSONResponse({"detail": "too many failed logins"}, 429, {"Retry-After": str(wait)})
         user = self.config.users.get(body.username)
-        ok = await asyncio.to_thread(verify_password, body.password, user.password_hash if user else _DUMMY_HASH)
+        ok = await asyncio.to_thread(verify_password, body.password, user.password_hash if user else self.dummy_hash)
         if not ok or user is None or self.config.current is None:
-            self.limiter.failed(body.username, ip)
             return JSONResponse({"detail": "bad username or password"}, 401, {"WWW-Authenticate": "Bearer"})
         self.limiter.succeeded(body.username, ip)
         token = issue_token(self.config, user.name, user.scopes, self.clock())
@@ -105,35 +109,25 @@ class AdminApi:
 
     async def runtime(self) -> RuntimeSettings:
         """The runtime settings as published (read from Redis when shared)."""
-        store = self.service.store
-        if store.shared:
-            raw = await asyncio.wait_for(store.client.get(store.runtime_key), REDIS_TIMEOUT_S)
-            return parse_runtime(raw) if raw else RuntimeSettings()
-        return store.runtime_hint()
+        return await self.service.store.read_runtime()
 
-    async def change(self, who: str, what: str, old: Any, new: Any, runtime: RuntimeSettings) -> None:
-        """Publish ``runtime`` and record the change (audit log line and last changes)."""
-        await self.service.store.set_runtime(runtime)
-        entry = {"time": round(self.clock(), 3), "who": who, "what": what, "old": old, "new": new}
-        audit_log.info("wilton audit %s", json.dumps(entry, sort_keys=True))
-        store = self.service.store
-        if store.shared:
-            key = f"{self.service.settings.redis_prefix}audit"
-            async with store.client.pipeline(transaction=True) as pipe:
-                pipe.lpush(key, json.dumps(entry))
-                pipe.ltrim(key, 0, LAST_CHANGES - 1)
-                await asyncio.wait_for(pipe.execute(), REDIS_TIMEOUT_S)
-        else:
-            self.changes.appendleft(entry)
+    async def change(self, who: str, runtime: RuntimeSettings, changes: list[tuple[str, Any, Any]]) -> None:
+        """Publish ``runtime`` with one audit entry per (what, old, new), in one atomic write; then log them."""
+        now = round(self.clock(), 3)
+        entries = [{"time": now, "who": who, "what": what, "old": old, "new": new} for what, old, new in changes]
+        try:
+            await self.service.store.set_runtime(runtime, entries)
+        except WriteOutcomeUnknown:
+            for entry in entries:
+                audit_log.warning("wilton audit (outcome unknown: Redis did not answer in time) %s",
+                                  json.dumps(entry, sort_keys=True))
+            raise
+        for entry in entries:
+            audit_log.info("wilton audit %s", json.dumps(entry, sort_keys=True))
 
-    async def last_changes(self) -> list[dict[str, Any]]:
+    async def last_changes(self) -> list[Mapping[str, Any]]:
         """Audit entries, newest first."""
-        store = self.service.store
-        if store.shared:
-            raw = await asyncio.wait_for(store.client.lrange(f"{self.service.settings.redis_prefix}audit", 0, LAST_CHANGES - 1),
-                                         REDIS_TIMEOUT_S)
-            return [json.loads(item) for item in raw]
-        return list(self.changes)
+        return await self.service.store.changes()
 
     # --- routes ------------------------------------------------------------------------------
 
@@ -156,7 +150,7 @@ class AdminApi:
             "tiers": tiers,
             "tiers_scope": f"this worker's last {len(recent)} served requests",
             "weights": dict(runtime.weights),
-            "team_targets": dict(runtime.team_targets),
+            "team_targets": {**settings.teams, **runtime.team_targets},  # effective: static, then admin overrides
             "shared_state": store.shared,
             "worker_pid": os.getpid(),
             "last_changes": await self.last_changes(),
@@ -180,7 +174,7 @@ class AdminApi:
                 previous = runtime.phi_target if runtime.phi_target is not None else config_value
                 new = replace(runtime, phi_target=body.phi_target)
                 what, current = "phi_target", body.phi_target if body.phi_target is not None else config_value
-            await self.change(who, what, previous, current, new)
+            await self.change(who, new, [(what, previous, current)])
         return {"phi_target": current, "team": body.team, "previous": previous}
 
     async def put_weights(self, who: str, body: WeightsRequest) -> dict[str, Any] | JSONResponse:
@@ -190,18 +184,19 @@ class AdminApi:
         if unknown:
             return JSONResponse({"detail": f"unknown deployment id(s): {', '.join(unknown)}; known: {', '.join(sorted(k for k in known if k))}"}, 422)
         async with self.lock:
-            runtime = await self.runtime()
+            runtime = new = await self.runtime()
+            changes: list[tuple[str, Any, Any]] = []
             if body.weights:
                 weights = {**runtime.weights, **body.weights}
                 if weights != dict(runtime.weights):
-                    runtime_new = replace(runtime, weights=weights)
-                    await self.change(who, "weights", dict(runtime.weights), weights, runtime_new)
-                    runtime = runtime_new
+                    new = replace(new, weights=weights)
+                    changes.append(("weights", dict(runtime.weights), weights))
             if body.phi_bias is not None and body.phi_bias != runtime.phi_bias:
-                runtime_new = replace(runtime, phi_bias=body.phi_bias)
-                await self.change(who, "phi_bias", runtime.phi_bias, body.phi_bias, runtime_new)
-                runtime = runtime_new
-        return {"weights": dict(runtime.weights), "phi_bias": runtime.phi_bias}
+                new = replace(new, phi_bias=body.phi_bias)
+                changes.append(("phi_bias", runtime.phi_bias, body.phi_bias))
+            if changes:  # weights and bias in one write: both applied or neither
+                await self.change(who, new, changes)
+        return {"weights": dict(new.weights), "phi_bias": new.phi_bias}
 
     def decisions(self, limit_text: str | None) -> dict[str, Any] | JSONResponse:
         """GET /wilton/decisions?limit=N: this worker's newest N decisions, oldest first."""
@@ -259,7 +254,11 @@ class AdminApi:
                 return body
         try:
             result = await handler(principal.who, body)
-        except Exception as exc:  # Redis away: nothing was changed, say so
+        except WriteOutcomeUnknown as exc:  # the write was sent: it may have been applied
+            self.service.error("admin", exc)
+            return JSONResponse({"detail": "shared state did not answer in time; the change may have been applied: "
+                                           "check GET /wilton/status"}, 503)
+        except Exception as exc:  # Redis away before or during the atomic write: nothing was changed, say so
             self.service.error("admin", exc)
             return JSONResponse({"detail": f"shared state unavailable ({type(exc).__name__}); nothing changed"}, 503)
         return result if isinstance(result, JSONResponse) else JSONResponse(result)

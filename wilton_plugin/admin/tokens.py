@@ -102,6 +102,14 @@ class LoginLimiter:
             return 0
         return max(1, int(recent[0] + self.period - self.clock()) + 1)
 
+    def reserve(self, username: str, ip: str) -> int:
+        """Before checking a password: seconds to wait (nothing reserved), or 0 with the attempt counted
+        as failed until ``succeeded``, so concurrent attempts never check more than ``limit`` passwords."""
+        wait = self.retry_after(username, ip)
+        if not wait:
+            self.failed(username, ip)
+        return wait
+
     def failed(self, username: str, ip: str) -> None:
         """Count one failed login."""
         key = (username, ip)
@@ -113,7 +121,7 @@ class LoginLimiter:
             self.failures.popitem(last=False)
 
     def succeeded(self, username: str, ip: str) -> None:
-        """Forget the failures of this (username, IP)."""
+        """Forget the failures of this (username, IP), the reserved attempt included."""
         self.failures.pop((username, ip), None)
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:

@@ -1,0 +1,197 @@
+"""The admin API's writes against a real Redis (atomic runtime + audit), its login limiter and timing
+parameters under concurrency, and the effective team targets it reports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from wilton_plugin.admin import api as admin_api
+from wilton_plugin.admin import load_admin_config, mount_admin_routes
+from wilton_plugin.admin.api import dummy_hash
+from wilton_plugin.admin.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, hash_password, parse_hash
+from wilton_plugin.core.engine import RuntimeSettings
+from wilton_plugin.devstack import demo_config
+from wilton_plugin.service import WiltonService
+from wilton_plugin.settings import parse_settings
+from wilton_plugin.state import REDIS_TIMEOUT_S
+
+SECRET = "s" * 64
+MASTER = "sk-master-0123456789"
+PASSWORD = "correct horse battery"
+HASH = hash_password(PASSWORD, n=2**12)
+ENV = {"WILTON_JWT_SECRET": SECRET, "WILTON_ADMIN_USERS": f"alice:{HASH}"}
+H = {"Authorization": f"Bearer {MASTER}"}
+
+
+def _app(redis_client=None, settings=None, env=ENV):
+    service = WiltonService(parse_settings(settings or {"redis_prefix": f"wilton-{uuid.uuid4().hex[:8]}:"}), {})
+    service.bind(demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"], redis_client)
+    app = FastAPI()
+    assert mount_admin_routes(app, service, load_admin_config(env), master_key=lambda: MASTER)
+    return app, service
+
+
+def _client(app):
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.1", 1234)), base_url="http://test")
+
+
+@pytest.fixture
+async def redis_client(redis_server):
+    c = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    yield c
+    await c.aclose()
+
+
+# --- finding: a change and its audit entry are one write ----------------------------------------
+
+
+@pytest.mark.parametrize("path, body", [("/wilton/target", {"phi_target": 0.5}),
+                                        ("/wilton/target", {"phi_target": 0.9, "team": "t1"}),
+                                        ("/wilton/weights", {"weights": {"edge-llama3.2": 0.5}, "phi_bias": 0.1})])
+async def test_a_failing_audit_write_changes_nothing_and_says_so(redis_client, caplog, path, body):
+    app, service = _app(redis_client)
+    store = service.store
+    assert store.shared
+    await redis_client.set(store.audit_key, "not a list")  # LPUSH fails with WRONGTYPE
+    caplog.set_level(logging.INFO, "wilton.audit")
+    logging.getLogger("wilton.audit").addHandler(caplog.handler)
+    try:
+        async with _client(app) as c:
+            r = await c.put(path, headers=H, json=body)
+    finally:
+        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+    assert r.status_code == 503 and "nothing changed" in r.json()["detail"]
+    assert await redis_client.get(store.runtime_key) is None
+    assert await store.read_runtime() == RuntimeSettings() and store.runtime_hint() == RuntimeSettings()
+    assert [rec for rec in caplog.records if rec.name == "wilton.audit"] == []  # no audit line for a change not made
+
+
+async def test_weights_and_bias_are_one_write_with_both_audit_entries(redis_client):
+    app, service = _app(redis_client)
+    writes = []
+    real = service.store.set_runtime
+
+    async def counted(runtime, audit=()):
+        writes.append((runtime, list(audit)))
+        await real(runtime, audit)
+
+    service.store.set_runtime = counted
+    async with _client(app) as c:
+        r = await c.put("/wilton/weights", headers=H, json={"weights": {"edge-llama3.2": 0.5}, "phi_bias": 0.1})
+        status = (await c.get("/wilton/status", headers=H)).json()
+    assert r.status_code == 200 and r.json() == {"weights": {"edge-llama3.2": 0.5}, "phi_bias": 0.1}
+    assert len(writes) == 1 and writes[0][0] == RuntimeSettings(phi_bias=0.1, weights={"edge-llama3.2": 0.5})
+    assert [(e["what"], e["old"], e["new"]) for e in status["last_changes"]] == [
+        ("phi_bias", 0.0, 0.1), ("weights", {}, {"edge-llama3.2": 0.5})]
+    assert status["last_changes"][0]["time"] == status["last_changes"][1]["time"]
+
+
+async def test_a_write_that_times_out_says_it_may_have_been_applied(redis_client, caplog):
+    app, service = _app(redis_client)
+    real = service.store._publish
+
+    async def late(**kwargs):  # Redis runs it; the reply comes after the timeout
+        result = await real(**kwargs)
+        await asyncio.sleep(REDIS_TIMEOUT_S * 4)
+        return result
+
+    service.store._publish = late
+    logging.getLogger("wilton.audit").addHandler(caplog.handler)
+    try:
+        async with _client(app) as c:
+            r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
+    finally:
+        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+    assert r.status_code == 503 and "may have been applied" in r.json()["detail"]
+    assert "nothing changed" not in r.json()["detail"]
+    assert (await service.store.read_runtime()).phi_target == 0.5  # it was
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "wilton.audit"]
+    assert len(lines) == 1 and "outcome unknown" in lines[0] and '"new": 0.5' in lines[0]
+
+
+async def test_admin_change_repairs_a_malformed_runtime(redis_client):
+    app, service = _app(redis_client)
+    await service.store.set_runtime(RuntimeSettings(weights={"edge-llama3.2": 0.5}))
+    await redis_client.set(service.store.runtime_key, "{broken")
+    async with _client(app) as c:
+        assert (await c.get("/wilton/weights", headers=H)).json() == {"weights": {"edge-llama3.2": 0.5}, "phi_bias": 0.0}
+        r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.6})
+    assert r.status_code == 200
+    assert await service.store.read_runtime() == RuntimeSettings(phi_target=0.6, weights={"edge-llama3.2": 0.5})
+
+
+# --- finding: unknown users cost as much as known ones ------------------------------------------
+
+
+def test_dummy_hash_uses_the_costliest_users_parameters():
+    default = load_admin_config({"WILTON_JWT_SECRET": SECRET})
+    assert parse_hash(dummy_hash(default))[:3] == (DEFAULT_N, DEFAULT_R, DEFAULT_P)
+    strong = hash_password("another password", n=2**14)
+    mixed = load_admin_config({**ENV, "WILTON_ADMIN_USERS": f"alice:{HASH},bob:{strong}"})
+    assert parse_hash(dummy_hash(mixed))[:3] == (2**14, 8, 1)
+    assert parse_hash(dummy_hash(load_admin_config(ENV)))[:3] == (2**12, 8, 1)
+
+
+async def test_unknown_user_is_checked_with_the_known_users_parameters(monkeypatch):
+    strong = hash_password(PASSWORD, n=2**14)  # what `python -m wilton_plugin.admin.passwords hash` makes
+    app, _ = _app(env={**ENV, "WILTON_ADMIN_USERS": f"alice:{strong}"})
+    checked = []
+    real = admin_api.verify_password
+    monkeypatch.setattr(admin_api, "verify_password", lambda pw, encoded: checked.append(parse_hash(encoded)[:3]) or real(pw, encoded))
+    async with _client(app) as c:
+        for user in ("alice", "mallory"):
+            assert (await c.post("/wilton/token", json={"username": user, "password": "wrong"})).status_code == 401
+    assert checked == [(2**14, 8, 1), (2**14, 8, 1)]
+
+
+# --- finding: concurrent wrong passwords stay within the limit ----------------------------------
+
+
+async def test_concurrent_logins_check_at_most_the_limit(monkeypatch):
+    app, _ = _app()
+    checked = []
+    real = admin_api.verify_password
+
+    def slow_verify(pw, encoded):
+        checked.append(1)
+        return real(pw, encoded)
+
+    monkeypatch.setattr(admin_api, "verify_password", slow_verify)
+    async with _client(app) as c:
+        replies = await asyncio.gather(*(c.post("/wilton/token", json={"username": "alice", "password": f"guess-{i}"})
+                                         for i in range(40)))
+    codes = sorted(r.status_code for r in replies)
+    assert codes == [401] * 5 + [429] * 35 and len(checked) == 5
+
+
+async def test_a_good_login_undoes_its_reservation():
+    app, _ = _app()
+    async with _client(app) as c:
+        for _ in range(3):
+            assert (await c.post("/wilton/token", json={"username": "alice", "password": PASSWORD})).status_code == 200
+        for _ in range(5):
+            assert (await c.post("/wilton/token", json={"username": "alice", "password": "bad"})).status_code == 401
+        assert (await c.post("/wilton/token", json={"username": "alice", "password": PASSWORD})).status_code == 429
+
+
+# --- finding: status reports the effective team targets -----------------------------------------
+
+
+async def test_status_team_targets_merge_static_teams_and_overrides():
+    app, _ = _app(settings={"teams": {"static-only": 0.6, "both": 0.7}})
+    async with _client(app) as c:
+        assert (await c.get("/wilton/status", headers=H)).json()["team_targets"] == {"static-only": 0.6, "both": 0.7}
+        await c.put("/wilton/target", headers=H, json={"phi_target": 0.9, "team": "both"})
+        await c.put("/wilton/target", headers=H, json={"phi_target": 0.2, "team": "admin-only"})
+        assert (await c.get("/wilton/status", headers=H)).json()["team_targets"] == {
+            "static-only": 0.6, "both": 0.9, "admin-only": 0.2}
+        await c.put("/wilton/target", headers=H, json={"phi_target": None, "team": "both"})  # back to the static one
+        assert (await c.get("/wilton/status", headers=H)).json()["team_targets"] == {
+            "static-only": 0.6, "both": 0.7, "admin-only": 0.2}
