@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -60,8 +61,13 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.hits += 1
         if self.path.startswith("/api/v1/query"):
+            # like Prometheus for an expression: evaluated at `time` (else now), and timestamp() of an
+            # expression's result is its evaluation time; φ is 0.6
+            params = parse_qs(urlsplit(self.path).query)
+            at = float(params["time"][0]) if "time" in params else time.time()
+            value = str(at) if params["query"][0].startswith("timestamp(") else "0.6"
             return self._send(200, {"status": "success", "data": {"resultType": "vector",
-                                    "result": [{"metric": {}, "value": [time.time(), "0.6"]}]}})
+                                    "result": [{"metric": {}, "value": [at, value]}]}})
         if self.headers.get("Authorization") != "Bearer tok":
             return self._send(401, {"detail": "no"})
         if self.path == "/wilton/status":
@@ -276,3 +282,20 @@ def test_bad_flags_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as info:
         build_parser().parse_args(argv)
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("module", ["sidecars.coherence", "sidecars.insight"])
+@pytest.mark.parametrize(("flag", "variable", "value", "problem"), [
+    ("--proxy-url", "WILTON_PROXY_URL", "http://host:notaport", "Invalid port: 'notaport'"),
+    ("--proxy-url", "WILTON_PROXY_URL", "localhost:4000", "no http:// or https://"),
+    ("--prometheus-url", "WILTON_PROMETHEUS_URL", "ftp://prom:9090", "the scheme must be http or https, not 'ftp'"),
+    ("--prometheus-url", "WILTON_PROMETHEUS_URL", "http://", "no host"),
+])
+def test_a_bad_url_is_a_one_line_usage_error(module, flag, variable, value, problem):
+    for how, cmd, env in [("flag", [sys.executable, "-m", module, "--once", flag, value], clean_env()),
+                          ("env", [sys.executable, "-m", module, "--once"], clean_env(**{variable: value}))]:
+        result = run(cmd, env=env)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (how, result.stderr)
+        (line,) = [x for x in result.stderr.splitlines() if "error:" in x]
+        assert f"argument {flag}: not a usable base URL: {value!r} ({problem})" in line, (how, line)
+        assert f"(flag or env {variable})" in line

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import threading
 
 import httpx
 import pytest
 
-from sidecars.coherence.clients import AdminClient, AuthError, PrometheusError, PrometheusReader
+from sidecars.coherence.clients import AdminClient, AdminError, AuthError, NoData, PrometheusError, PrometheusReader
 from sidecars.coherence.controller import ControllerSettings
 from sidecars.coherence.loop import Backoff, CoherenceLoop
 from sidecars.coherence.metrics import CoherenceMetrics
@@ -30,32 +32,66 @@ class Clock:
         return self.now
 
 
+QUERY = "wilton:phi:ratio_rate5m"
+LOOKBACK = 300.0  # Prometheus's default lookback delta: an instant query sees samples up to 5 min old
+
+
 class Fake:
-    """A fake Wilton proxy admin API plus a fake Prometheus."""
+    """A fake Wilton proxy admin API plus a fake Prometheus that answers like the real one.
+
+    The φ series is written by a recording rule evaluated every ``rule_interval`` seconds (at
+    multiples of it) while ``rule_stopped_at`` is None; ``phi`` None means no traffic, so the rule
+    writes nothing. An instant query at time ``t`` (the ``time`` parameter, else now) sees the latest
+    sample at most ``LOOKBACK`` old and answers ``[t, value]``: the *evaluation* time, never the
+    sample's. Only ``timestamp(<query>)`` tells when the sample was written.
+    """
 
     def __init__(self, clock: Clock):
         self.clock = clock
         self.proxy_up = True
         self.prom_up = True
-        self.phi = 0.6
+        self.phi: float | None = 0.6
+        self.rule_interval = 1.0
+        self.rule_stopped_at: float | None = None
         self.status_phi = {"replica": 0.58, "global": 0.6}
+        self.status_window: dict = {"kind": "count", "size": 1000, "count": 1000, "total": 1000.0, "local": 600.0}
         self.bias = 0.0
         self.expires_in = 300
         self.tokens_issued = 0
         self.valid_tokens: set[str] = set()
         self.puts: list[float] = []
         self.requests: list[tuple[str, str]] = []
-        self.sample_age = 1.0
+        self.queries: list[str] = []
         self.reject_next_token = False
+
+    def written_at(self, t: float) -> float | None:
+        """When the φ sample an instant query at ``t`` sees was written; None when it sees none."""
+        if self.phi is None:
+            return None
+        last = t if self.rule_stopped_at is None else min(t, self.rule_stopped_at)
+        written = math.floor(last / self.rule_interval) * self.rule_interval
+        return written if t - written <= LOOKBACK else None
+
+    def prometheus(self, request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        self.queries.append(query)
+        t = float(request.url.params.get("time", self.clock()))
+        stamp = re.fullmatch(r"timestamp\((.*)\)", query, re.S)
+        if (stamp.group(1).strip() if stamp else query) != QUERY:
+            return httpx.Response(400, json={"status": "error", "errorType": "bad_data", "error": "parse error"})
+        written = self.written_at(t)
+        result = []
+        if written is not None:
+            value = written if stamp else self.phi
+            result = [{"metric": {} if stamp else {"__name__": QUERY}, "value": [t, str(value)]}]
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append((request.method, request.url.path))
         if request.url.host == "prom.test":
             if not self.prom_up:
                 raise httpx.ConnectError("refused", request=request)
-            ts = self.clock() - self.sample_age
-            return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": [
-                {"metric": {}, "value": [ts, str(self.phi)]}]}})
+            return self.prometheus(request)
         if not self.proxy_up:
             raise httpx.ConnectError("refused", request=request)
         if request.url.path == "/wilton/token":
@@ -76,7 +112,7 @@ class Fake:
             return httpx.Response(401, json={"detail": "expired"})
         if request.url.path == "/wilton/status":
             return httpx.Response(200, json={"phi_target": 0.75, "phi_bias": self.bias, "phi": self.status_phi,
-                                             "unit": "requests", "window": {}, "tiers": {}, "weights": {},
+                                             "unit": "requests", "window": self.status_window, "tiers": {}, "weights": {},
                                              "shared_state": False, "last_changes": []})
         if request.url.path == "/wilton/weights" and request.method == "GET":
             return httpx.Response(200, json={"weights": {}, "phi_bias": self.bias})
@@ -108,7 +144,7 @@ def client(fake):
 
 def make_loop(fake, client, clock, *, prometheus=True, dry_run=False, interval=10.0):
     admin = AdminClient(PROXY, "admin", PASSWORD, client, clock=clock)
-    prom = PrometheusReader(PROM, "wilton:phi:ratio_rate5m", client, clock=clock) if prometheus else None
+    prom = PrometheusReader(PROM, QUERY, client) if prometheus else None
     settings = ControllerSettings(target=0.75, interval=interval)
     return CoherenceLoop(settings, admin, prom, CoherenceMetrics(), dry_run=dry_run, max_backoff=60,
                          clock=clock, wall_clock=clock)
@@ -160,23 +196,48 @@ def test_wrong_password_is_an_auth_error_without_the_password(fake, client, cloc
     assert "wrong-password-123" not in str(info.value) and "wrong-password-123" not in repr(admin)
 
 
-def test_prometheus_reader_reports_age_and_refuses_bad_answers(clock):
+def test_the_reader_takes_the_age_from_timestamp_not_from_the_evaluation_time(fake, client, clock):
+    fake.rule_stopped_at = clock.now - 7  # the rule last wrote φ 7 s ago; the query still sees it
+    observation = PrometheusReader(PROM, QUERY, client).read()
+    assert observation.phi == 0.6 and observation.age_s == pytest.approx(7)
+    assert observation.timestamp == pytest.approx(clock.now - 7)
+    assert fake.queries == [QUERY, f"timestamp(\n{QUERY}\n)"]
+
+
+def test_the_reader_refuses_bad_answers_and_says_no_data_when_there_is_none(clock):
     def answer(body, status=200):
         return httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(status, json=body)))
 
-    with answer({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [clock.now - 7, "0.7"]}]}}) as c:
-        observation = PrometheusReader(PROM, "q", c, clock=clock).read()
-    assert observation.phi == 0.7 and observation.age_s == pytest.approx(7)
-    for body, status in [({"status": "success", "data": {"resultType": "vector", "result": []}}, 200),
-                         ({"status": "success", "data": {"resultType": "vector", "result": [{"value": [1, "NaN"]}]}}, 200),
-                         ({"status": "error", "error": "parse error"}, 400),
+    def vector(*values):
+        return {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": v} for v in values]}}
+
+    for body in [vector(), vector([clock.now, "NaN"])]:
+        with answer(body) as c, pytest.raises(NoData):
+            PrometheusReader(PROM, "q", c).read()
+    for body, status in [({"status": "error", "error": "parse error"}, 400),
                          ({"status": "error", "error": "parse error"}, 200),
-                         ({"nonsense": 1}, 200)]:
-        with answer(body, status) as c, pytest.raises(PrometheusError):
-            PrometheusReader(PROM, "q", c, clock=clock).read()
+                         ({"nonsense": 1}, 200),
+                         (vector([clock.now, "0.6"], [clock.now, "0.7"]), 200),  # not aggregated
+                         ({"status": "success", "data": {"resultType": "scalar", "result": [clock.now, "0.6"]}}, 200),
+                         (vector(["NaN", "0.6"]), 200)]:
+        with answer(body, status) as c, pytest.raises(PrometheusError) as info:
+            PrometheusReader(PROM, "q", c).read()
+        assert not isinstance(info.value, NoData), body
+
+
+def test_an_invalid_url_is_an_error_the_loop_backs_off_from(clock):
+    def refuse(request):
+        raise httpx.InvalidURL("Invalid port: 'notaport'")
+
+    with httpx.Client(transport=httpx.MockTransport(refuse)) as c:
+        with pytest.raises(PrometheusError, match="InvalidURL"):
+            PrometheusReader(PROM, QUERY, c).read()
+        with pytest.raises(AdminError, match="InvalidURL"):
+            AdminClient(PROXY, "admin", PASSWORD, c, clock=clock).status()
 
 
 def test_one_iteration_corrects_the_bias_and_audits_it(fake, client, clock, caplog):
+    fake.rule_stopped_at = clock.now - 1  # the sample was written 1 s ago
     loop = make_loop(fake, client, clock)
     with caplog.at_level(logging.INFO, logger="wilton.coherence"):
         result = loop.iterate()
@@ -191,23 +252,106 @@ def test_one_iteration_corrects_the_bias_and_audits_it(fake, client, clock, capl
     assert metric(loop, "wilton_coherence_last_success_timestamp_seconds") == clock.now
 
 
-def test_prometheus_down_falls_back_to_the_proxy_status(fake, client, clock):
+def run_for(loop, clock, iterations):
+    """Run the loop for ``iterations`` iterations in simulated time; the waits it asked for."""
+    stop, waits = threading.Event(), []
+
+    def wait(delay):
+        waits.append(delay)
+        clock.now += delay
+        if len(waits) == iterations:
+            stop.set()
+
+    assert loop.run(stop, wait=wait) == 0
+    return waits
+
+
+def test_no_traffic_holds_the_bias_instead_of_acting_on_the_status(fake, client, clock, caplog):
+    fake.phi = None  # Prometheus answers, with no value: no traffic
+    fake.status_phi = {"replica": 0.6, "global": 0.6}  # the share of the last requests, however old
+    loop = make_loop(fake, client, clock)
+    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+        waits = run_for(loop, clock, 40)  # 400 s of zero traffic
+    assert fake.puts == [] and fake.bias == 0.0
+    assert waits == [10.0] * 40  # a hold is no failure: no backoff
+    assert ("GET", "/wilton/status") not in fake.requests  # Prometheus answered: no fallback
+    assert metric(loop, "wilton_coherence_holds_total", reason="no_data") == 40
+    assert metric(loop, "wilton_coherence_errors_total", stage="observe") == 0
+    assert caplog.text.count("holding phi_bias (no correction): no sample for") == 1
+    assert loop.run(threading.Event(), once=True) == 0  # --once: holding is a success
+
+
+def test_a_hold_integrates_nothing_and_the_controller_resumes_bumplessly(fake, client, clock, caplog):
+    loop = make_loop(fake, client, clock)
+    assert loop.iterate().applied and fake.bias == pytest.approx(0.02)
+    fake.phi = None
+    for _ in range(40):
+        clock.now += 10
+        result = loop.iterate()
+        assert result.ok and result.held == "no_data" and result.action is None
+    assert loop.state.bias == pytest.approx(0.02) and loop.state.integral == loop.state.bias and loop.state.frozen
+    assert fake.puts == [pytest.approx(0.02)]
+    fake.phi = 0.6
+    clock.now += 10
+    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+        result = loop.iterate()
+    assert result.applied and 0 < fake.bias - 0.02 <= loop.settings.max_step + 1e-9
+    assert "φ is back (prometheus" in caplog.text
+
+
+def test_the_same_sample_is_never_used_twice(fake, client, clock):
+    fake.rule_interval = 15.0  # the rule writes φ every 15 s, the loop reads it every 10 s
+    loop = make_loop(fake, client, clock)
+    results = []
+    for _ in range(4):  # samples written at t-10, t+5, t+20, and t+20 again
+        results.append(loop.iterate())
+        clock.now += 10
+    assert [r.applied for r in results] == [True, True, True, False]
+    assert [r.observation.age_s for r in results] == [10, 5, 0, 10]
+    assert len(fake.puts) == 3 and metric(loop, "wilton_coherence_holds_total", reason="repeat") == 1
+
+
+def test_prometheus_down_falls_back_to_a_recent_status_only(fake, client, clock):
     fake.prom_up = False
+    fake.status_window = {"kind": "time", "size": 15, "count": 40, "total": 40.0, "local": 24.0}
     loop = make_loop(fake, client, clock)
     result = loop.iterate()
     assert result.ok and result.observation.source == "status:global" and result.observation.phi == 0.6
-    assert fake.puts
+    assert fake.puts and metric(loop, "wilton_coherence_data_age_seconds") == 15
     assert metric(loop, "wilton_coherence_errors_total", stage="prometheus") == 1
-    fake.status_phi = {"replica": 0.7, "global": None}  # no shared state: this replica's φ
-    clock.now += 10
-    assert loop.iterate().observation.source == "status:replica"
+    puts = len(fake.puts)
+    for status_phi, window in [({"replica": 0.6, "global": None}, fake.status_window),  # one worker's last 1000
+                               ({"replica": 0.6, "global": 0.6}, {"kind": "count", "size": 1000}),  # however old
+                               ({"replica": 0.6, "global": 0.6}, {"kind": "time", "size": 3600})]:  # up to 1 h old
+        fake.status_phi, fake.status_window = status_phi, window
+        clock.now += 10
+        result = loop.iterate()
+        assert not result.ok and result.observation is None, window
+    assert len(fake.puts) == puts
+    assert metric(loop, "wilton_coherence_errors_total", stage="status") == 3
+    assert "carries no age" in result.error or "may be 3600 s old" in result.error
 
 
-def test_stale_prometheus_sample_falls_back_to_status(fake, client, clock):
-    fake.sample_age = 300  # the recording rule stopped being evaluated
+def test_a_stale_prometheus_sample_is_not_used(fake, client, clock, caplog):
+    fake.rule_stopped_at = clock.now - 60  # the recording rule stopped being evaluated a minute ago
     loop = make_loop(fake, client, clock)
+    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+        result = loop.iterate()
+    assert not result.ok and fake.puts == []  # and the status's count window gives no age
+    assert "its φ sample is 60 s old (stale after 20 s)" in caplog.text
+    assert metric(loop, "wilton_coherence_errors_total", stage="prometheus") == 1
+    fake.status_window = {"kind": "time", "size": 10}
+    clock.now += 10
     result = loop.iterate()
-    assert result.ok and result.observation.source.startswith("status")
+    assert result.ok and result.observation.source == "status:global" and result.observation.age_s == 10
+
+
+def test_status_only_mode_acts_only_on_a_bounded_window(fake, client, clock):
+    loop = make_loop(fake, client, clock, prometheus=False)
+    assert not loop.iterate().ok and fake.puts == []
+    fake.status_window = {"kind": "time", "size": 20}
+    clock.now += 10
+    assert loop.iterate().applied and fake.puts == [pytest.approx(0.02)]
 
 
 def test_both_down_backs_off_without_crashing_or_putting(fake, client, clock):
@@ -302,7 +446,7 @@ def test_a_refused_put_freezes_and_is_counted(fake, client, clock):
     assert metric(loop, "wilton_coherence_errors_total", stage="apply") == 1
 
 
-def test_unexpected_exceptions_do_not_end_the_loop(fake, client, clock):
+def test_unexpected_exceptions_do_not_end_the_loop_nor_flood_the_log(fake, client, clock, caplog):
     loop = make_loop(fake, client, clock)
     calls = []
 
@@ -311,9 +455,13 @@ def test_unexpected_exceptions_do_not_end_the_loop(fake, client, clock):
         raise RuntimeError("bug")
 
     loop.iterate = boom
-    stop = threading.Event()
-    loop.run(stop, wait=lambda d: stop.set() if len(calls) >= 3 else None)
-    assert len(calls) == 3
+    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+        waits = run_for(loop, clock, 6)
+    assert len(calls) == 6
+    assert waits == [10, 20, 40, 60, 60, 60]  # backs off
+    assert caplog.text.count("Traceback") == 1  # the traceback once, then one line each
+    assert caplog.text.count("unexpected error in an iteration, again: RuntimeError: bug") == 5
+    assert metric(loop, "wilton_coherence_errors_total", stage="loop") == 6
 
 
 def test_backoff_is_exponential_and_capped():

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from sidecars.common.cli import add_metrics_flags, add_urls, env, env_flag, port, positive, serve_metrics
+from sidecars.common.cli import add_metrics_flags, add_urls, base_url, env, env_flag, port, positive, serve_metrics
 from sidecars.common.cli import redactable, stop_on_signals
 from sidecars.common.cli import resolve_secret as _secret
 
@@ -25,6 +25,40 @@ def test_env_treats_empty_as_unset(monkeypatch):
 def test_argparse_types_reject_bad_values(parse, bad):
     with pytest.raises(argparse.ArgumentTypeError):
         parse(bad)
+
+
+@pytest.mark.parametrize("text", ["http://127.0.0.1:4000", "https://prom.example/prometheus/", "http://[::1]:9090",
+                                  "http://proxy", "HTTP://Proxy:80"])
+def test_base_url_accepts_http_urls_with_a_host(text):
+    assert base_url("WILTON_T_URL")(text) == text
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("http://host:notaport", "Invalid port: 'notaport'"), ("http://host:99999", "port 99999 is not in 1-65535"),
+    ("http://host:0", "port 0 is not in 1-65535"), ("localhost:4000", "no http:// or https://"),
+    ("ftp://host", "the scheme must be http or https, not 'ftp'"), ("http://", "no host"), ("http:///x", "no host"),
+    (" http://host", "it contains white space"), ("http://a b", "it contains white space"), ("", "no http:// or https://"),
+])
+def test_base_url_refuses_what_httpx_would_fail_on_at_every_request(text, problem):
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        base_url("WILTON_T_URL")(text)
+    assert str(info.value) == (f"not a usable base URL: {text!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
+                               "(flag or env WILTON_T_URL)")
+    assert base_url("WILTON_T_URL", allow_empty=True)("") == ""
+
+
+def test_a_bad_url_from_the_environment_is_a_usage_error(monkeypatch, capsys):
+    def parser():
+        p = argparse.ArgumentParser(prog="t")
+        add_urls(p, prometheus_when_empty="nothing")
+        return p
+
+    monkeypatch.setenv("WILTON_PROXY_URL", "http://host:notaport")
+    with pytest.raises(SystemExit) as info:
+        parser().parse_args([])
+    assert info.value.code == 2
+    assert "t: error: argument --proxy-url: not a usable base URL: 'http://host:notaport'" in capsys.readouterr().err
+    assert parser().parse_args(["--proxy-url", "http://proxy:4000"]).proxy_url == "http://proxy:4000"  # the flag wins
 
 
 def test_shared_flags_read_their_environment(monkeypatch):

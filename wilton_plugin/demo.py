@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     prom_url = prom.url
                 print(f"  prometheus {prom_url}")
             else:
-                print("• prometheus not installed: the coherence sidecar reads the proxy's /wilton/status")
+                print("• prometheus not installed: the coherence sidecar holds (the proxy's /wilton/status gives no age "
+                      "for a count window, so it never corrects on it)")
             with timer.step("start the coherence sidecar"):
                 sidecar = stack.enter_context(_process(
                     [sys.executable, "-m", "sidecars.coherence", "--interval", "5", "--phi-target", str(args.phi_target),

@@ -7,6 +7,7 @@ ever logs the password or the token.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from sidecars.common.http import PrometheusError, SidecarError, prometheus_data
+from sidecars.common.http import REQUEST_ERRORS, PrometheusError, SidecarError, prometheus_data
 from sidecars.common.numbers import finite
 
 from sidecars.coherence.controller import Observation
@@ -34,37 +35,61 @@ class AuthError(AdminError):
     stage = "auth"
 
 
-def _samples(data: Any) -> list[Any]:
-    """The ``[timestamp, value]`` samples of an instant query's ``data`` (a scalar or a vector)."""
-    if data.get("resultType") == "scalar":
-        return [data["result"]]
-    return [item["value"] for item in data["result"]]
+def _result(data: Any) -> tuple[str, list[Any]]:
+    """The result type and the ``[timestamp, value]`` samples of an instant query's ``data``."""
+    kind = data["resultType"]
+    if kind == "scalar":
+        return kind, [data["result"]]
+    return kind, [item["value"] for item in data["result"]]
 
 
 class PrometheusReader:
-    """Reads the global φ with an instant query (``/api/v1/query``)."""
+    """Reads the global φ and the age of its sample with two instant queries (``/api/v1/query``).
 
-    def __init__(self, base_url: str, query: str, client: httpx.Client, clock: Callable[[], float] = time.time):
+    An instant query's sample carries the *evaluation* time, not the time of the data, so the age
+    comes from a second query, ``timestamp(<query>)``, evaluated at the same instant: for a series
+    (a recording rule, a plain selector) that is the time it was written; for any other expression it
+    is the evaluation time, the expression's own range (``rate(...[30s])``) bounding the data's age.
+    Both times are Prometheus's, so clock skew between the sidecar and Prometheus does not count.
+    """
+
+    def __init__(self, base_url: str, query: str, client: httpx.Client):
         self.base_url = base_url.rstrip("/")
         self.query = query
         self.client = client
-        self.clock = clock
+
+    def _instant(self, query: str, at: float | None = None) -> tuple[str, list[Any]]:
+        params = {"query": query} if at is None else {"query": query, "time": repr(at)}
+        try:
+            response = self.client.get(f"{self.base_url}/api/v1/query", params=params)
+        except REQUEST_ERRORS as exc:
+            raise PrometheusError(f"Prometheus unreachable: {type(exc).__name__}") from exc
+        return prometheus_data(response, _result)
+
+    def _one(self, query: str, samples: list[Any]) -> tuple[float | None, float | None]:
+        if not samples:
+            raise NoData(f"no sample for {query!r} (no traffic?)")
+        if len(samples) > 1:
+            raise PrometheusError(f"{query!r} returned {len(samples)} series; it must aggregate to one")
+        return finite(samples[0][0]), finite(samples[0][1])
 
     def read(self) -> Observation:
-        """The φ sample and its age, from the sample's own timestamp."""
-        try:
-            response = self.client.get(f"{self.base_url}/api/v1/query", params={"query": self.query})
-        except httpx.HTTPError as exc:
-            raise PrometheusError(f"Prometheus unreachable: {type(exc).__name__}") from exc
-        samples = prometheus_data(response, _samples)
-        if not samples:
-            raise NoData(f"no sample for {self.query!r}")
-        if len(samples) > 1:
-            raise PrometheusError(f"{self.query!r} returned {len(samples)} series; it must aggregate to one")
-        timestamp, phi = finite(samples[0][0]), finite(samples[0][1])
-        if timestamp is None or phi is None:
+        """The φ sample, its timestamp and its age (NoData when Prometheus has no value for it)."""
+        kind, samples = self._instant(self.query)
+        evaluated_at, phi = self._one(self.query, samples)
+        if kind != "vector":
+            raise PrometheusError(f"{self.query!r} returned a {kind}, whose age Prometheus cannot give; "
+                                  "it must be an instant vector of one series")
+        if evaluated_at is None:
+            raise PrometheusError("Prometheus answered a sample without a finite time")
+        if phi is None:
             raise NoData(f"{self.query!r} has no finite value (no traffic?)")
-        age = max(0.0, self.clock() - timestamp)
+        stamp_query = f"timestamp(\n{self.query}\n)"  # own lines: a trailing PromQL comment stays closed
+        _kind, samples = self._instant(stamp_query, at=evaluated_at)
+        _at, timestamp = self._one(self.query, samples)
+        if timestamp is None:
+            raise PrometheusError(f"timestamp({self.query}) has no finite value")
+        age = max(0.0, evaluated_at - timestamp)
         return Observation(phi=phi, age_s=age, timestamp=timestamp, source="prometheus")
 
 
@@ -106,7 +131,7 @@ class AdminClient:
             response = self.client.post(
                 f"{self.base_url}/wilton/token", json={"username": self.username, "password": self._password}
             )
-        except httpx.HTTPError as exc:
+        except REQUEST_ERRORS as exc:
             self._token = None
             raise AdminError(f"proxy unreachable at login: {type(exc).__name__}") from exc
         if response.status_code == 401:
@@ -139,7 +164,7 @@ class AdminClient:
             headers = {"Authorization": f"Bearer {self._bearer()}"}
             try:
                 response = self.client.request(method, f"{self.base_url}{path}", json=json, headers=headers)
-            except httpx.HTTPError as exc:
+            except REQUEST_ERRORS as exc:
                 raise AdminError(f"{method} {path}: proxy unreachable ({type(exc).__name__})") from exc
             if response.status_code == 401 and attempt == 1:
                 log.info("%s %s: token refused (HTTP 401); logging in again", method, path)
@@ -163,13 +188,13 @@ class AdminClient:
         return body
 
     def observe(self, status: dict[str, Any] | None = None) -> Observation:
-        """φ from /wilton/status: the global value, else this replica's."""
+        """φ from /wilton/status: the global value, else this replica's; its age by :func:`status_age`."""
         status = self.status() if status is None else status
         phi = status.get("phi") if isinstance(status.get("phi"), dict) else {}
         for key in ("global", "replica"):
             value = finite(phi.get(key))
             if value is not None:
-                return Observation(phi=value, age_s=0.0, timestamp=None, source=f"status:{key}")
+                return Observation(phi=value, age_s=status_age(status, key), timestamp=None, source=f"status:{key}")
         raise SidecarError("the proxy's /wilton/status has no φ yet (no traffic?)")
 
     def bias(self) -> float:
@@ -183,6 +208,22 @@ class AdminClient:
     def set_bias(self, bias: float) -> None:
         """PUT /wilton/weights ``{"phi_bias": bias}``."""
         self._request("PUT", "/wilton/weights", json={"phi_bias": round(bias, 6)})
+
+
+def status_age(status: dict[str, Any], key: str) -> float:
+    """How old, at most, the data behind /wilton/status's φ ``key`` is, in seconds; ``inf`` when unknown.
+
+    The status carries no timestamp for its φ. Only a *time* window bounds it: the ``global`` φ is the
+    shared window's, which holds the work of the last ``window.size`` seconds, so its oldest data is
+    at most that old (and with no traffic in that span the window is empty and φ is null). A *count*
+    window (the last N requests, however old) and the ``replica`` φ (this worker's last 1000 served
+    requests) say nothing about when: ``inf``, which the loop and the controller never act on.
+    """
+    window = status.get("window") if isinstance(status.get("window"), dict) else {}
+    size = finite(window.get("size"))
+    if key == "global" and window.get("kind") == "time" and size is not None and size > 0:
+        return size
+    return math.inf
 
 
 def status_bias(status: dict[str, Any]) -> float | None:

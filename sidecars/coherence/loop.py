@@ -1,23 +1,27 @@
 """The thin loop around the pure controller: observe, step, apply, sleep (backing off on errors).
 
-Observe: φ from Prometheus (the sample's timestamp gives its age); when Prometheus fails or its
-sample is stale, φ from the proxy's ``/wilton/status`` (global, else this replica). The bias in
+Observe: φ from Prometheus (``timestamp(<query>)`` gives its sample's age). When Prometheus answers
+no value (no traffic) the loop holds: no correction, nothing integrated, counted in
+``wilton_coherence_holds_total{reason="no_data"}``. Only when Prometheus is off, failing or its sample
+is stale does it fall back to the proxy's ``/wilton/status`` (global, else this replica), and only to
+a φ known to be recent (see :func:`sidecars.coherence.clients.status_age`). The bias in
 force is read back from the proxy each iteration, so a change made by an operator is followed
 (bumplessly) rather than fought. Step: :func:`sidecars.coherence.controller.step`. Apply:
 ``PUT /wilton/weights {"phi_bias": ...}`` unless dry-run, with an audit log line. Sleep: one interval
-after a success, an exponential backoff (capped) after a failure; the sleep is a wait on the stop
-event, so SIGTERM interrupts it at once.
+after a success or a hold, an exponential backoff (capped) after a failure; the sleep is a wait on
+the stop event, so SIGTERM interrupts it at once.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sidecars.coherence.clients import AdminClient, PrometheusReader, SidecarError, status_bias
+from sidecars.coherence.clients import AdminClient, NoData, PrometheusReader, SidecarError, status_bias
 from sidecars.coherence.controller import ControllerSettings, ControllerState, Observation, SetBias, step
 from sidecars.coherence.metrics import CoherenceMetrics
 
@@ -46,12 +50,26 @@ class Backoff:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What observing found: the φ to act on (or None), the status body read on the way, the problems
+    met, and ``hold``, the reason to hold without it being a failure (``no_data``: Prometheus has no value)."""
+
+    observation: Observation | None = None
+    status: dict | None = None
+    problems: tuple[str, ...] = ()
+    hold: str | None = None
+
+
+@dataclass(frozen=True)
 class IterationResult:
+    """One iteration: ``ok`` (success, or a hold), what it saw and did, why it failed or held."""
+
     ok: bool
     observation: Observation | None = None
     action: SetBias | None = None
     applied: bool = False
     error: str | None = None
+    held: str | None = None
 
 
 class CoherenceLoop:
@@ -77,6 +95,8 @@ class CoherenceLoop:
         self.wall_clock = wall_clock
         self.state: ControllerState | None = None
         self._last_step: float | None = None
+        self._holding: str | None = None  # the reason of the hold in progress, to log it once
+        self._last_unexpected: str | None = None  # the last unexpected error, to print its traceback once
         self.metrics.target.set(settings.target)
 
     # --- one iteration ----------------------------------------------------------------------------
@@ -85,26 +105,57 @@ class CoherenceLoop:
         self.metrics.errors.labels(stage=stage).inc()
         return f"{stage}: {exc}"
 
-    def _observe(self) -> tuple[Observation | None, dict | None, list[str]]:
+    def _observe(self) -> Reading:
         problems: list[str] = []
+        max_age = self.settings.max_age
         if self.prometheus is not None:
             try:
                 observation = self.prometheus.read()
-                if observation.age_s <= self.settings.max_age:
-                    return observation, None, problems
-                problems.append(self._error(SidecarError(f"sample is {observation.age_s:.0f} s old"), "prometheus"))
+            except NoData as exc:
+                # Prometheus works and has no value: no traffic. Hold; the status's φ is no substitute
+                # (it can be the share of the last requests, however old they are).
+                return Reading(hold="no_data", problems=(str(exc),))
             except SidecarError as exc:
                 problems.append(self._error(exc))
+            else:
+                if observation.age_s <= max_age:
+                    return Reading(observation=observation)
+                problems.append(self._error(
+                    SidecarError(f"its φ sample is {observation.age_s:.0f} s old (stale after {max_age:g} s)"),
+                    "prometheus"))
+        # Prometheus off, failing or stale: the proxy's status, if its φ is known to be recent enough
         try:
             status = self.admin.status()
         except SidecarError as exc:
             problems.append(self._error(exc))
-            return None, None, problems
+            return Reading(problems=tuple(problems))
         try:
-            return self.admin.observe(status), status, problems
+            observation = self.admin.observe(status)
         except SidecarError as exc:
             problems.append(self._error(exc, "status"))
-            return None, status, problems
+            return Reading(status=status, problems=tuple(problems))
+        if observation.age_s <= max_age:
+            return Reading(observation=observation, status=status, problems=tuple(problems))
+        if math.isinf(observation.age_s):
+            why = "carries no age (count window, or this replica's last requests)"
+        else:
+            why = f"may be {observation.age_s:g} s old (its time window; stale after {max_age:g} s)"
+        problem = SidecarError(f"the proxy's /wilton/status φ ({observation.source}) {why}")
+        problems.append(self._error(problem, "status"))
+        return Reading(status=status, problems=tuple(problems))
+
+    def _hold(self, reason: str, detail: str, dt: float) -> IterationResult:
+        """No correction and no integration (the next step restarts bumplessly), logged when it starts."""
+        if self.state is not None:
+            self.state, _ = step(self.state, None, self.settings, dt)
+        self.metrics.holds.labels(reason=reason).inc()
+        if self._holding != reason:
+            log.info("holding phi_bias (no correction): %s", detail)
+        else:
+            log.debug("still holding phi_bias: %s", detail)
+        self._holding = reason
+        self.metrics.last_success.set(self.wall_clock())
+        return IterationResult(ok=True, held=reason)
 
     def _freeze(self) -> None:
         if self.state is not None:
@@ -114,7 +165,13 @@ class CoherenceLoop:
         now = self.clock()
         dt = self.settings.interval if self._last_step is None else now - self._last_step
         self._last_step = now
-        observation, status, problems = self._observe()
+        reading = self._observe()
+        if reading.hold is not None:
+            return self._hold(reading.hold, "; ".join(reading.problems), dt)
+        observation, status, problems = reading.observation, reading.status, reading.problems
+        if self._holding is not None and observation is not None:
+            log.info("φ is back (%s, %.0f s old); the controller resumes", observation.source, observation.age_s)
+        self._holding = None
         if observation is None:
             if self.state is not None:
                 self.state, _ = step(self.state, None, self.settings, dt)
@@ -175,6 +232,8 @@ class CoherenceLoop:
                     self.admin.username,
                 )
         else:
+            if new_state.mode == "repeat":
+                self.metrics.holds.labels(reason="repeat").inc()
             log.debug("no correction (%s): φ=%.4f target=%.4f bias=%.4f", new_state.mode, observation.phi,
                       self.settings.target, new_state.bias)
         self.state = new_state
@@ -183,6 +242,15 @@ class CoherenceLoop:
         return IterationResult(ok=True, observation=observation, action=action, applied=applied)
 
     # --- the loop ---------------------------------------------------------------------------------
+    def _unexpected(self, exc: Exception) -> None:
+        """Log an unexpected error: with its traceback the first time, one line while it repeats."""
+        signature = f"{type(exc).__name__}: {exc}"
+        if signature != self._last_unexpected:
+            log.exception("unexpected error in an iteration")
+        else:
+            log.error("unexpected error in an iteration, again: %s (traceback logged before)", signature)
+        self._last_unexpected = signature
+
     def run(self, stop: threading.Event, *, once: bool = False, wait: Callable[[float], object] | None = None) -> int:
         """Iterate until ``stop`` is set; ``once``: one iteration, 0 on success and 1 on failure."""
         wait = wait or stop.wait
@@ -190,12 +258,13 @@ class CoherenceLoop:
             try:
                 result = self.iterate()
             except Exception as exc:  # the loop must survive anything an iteration throws
-                log.exception("unexpected error in an iteration")
+                self._unexpected(exc)
                 self._freeze()
                 result = IterationResult(ok=False, error=self._error(exc, "loop"))
             if once:
                 return 0 if result.ok else 1
             if result.ok:
+                self._last_unexpected = None
                 self.backoff.reset()
                 delay = self.settings.interval
             else:

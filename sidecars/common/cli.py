@@ -11,8 +11,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
+
+import httpx
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -55,6 +57,45 @@ def port(text: str) -> int:
     return value
 
 
+def base_url(env_name: str, *, allow_empty: bool = False) -> Callable[[str], str]:
+    """argparse type: an ``http``/``https`` URL with a host (and a valid port), returned as given.
+
+    ``allow_empty``: the empty string is accepted too (it switches the feature off). The message names
+    ``env_name``, as argparse also runs a default read from the environment through the type.
+    """
+
+    def parse(text: str) -> str:
+        if allow_empty and text == "":
+            return text
+        problem = _url_problem(text)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(
+                f"not a usable base URL: {text!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
+                f"(flag or env {env_name})")
+        return text
+
+    return parse
+
+
+def _url_problem(text: str) -> str | None:
+    """What makes ``text`` unusable as a sidecar's base URL, or None."""
+    if any(c.isspace() for c in text):
+        return "it contains white space"
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        return str(exc)
+    if "://" not in text:
+        return "no http:// or https://"
+    if url.scheme not in ("http", "https"):
+        return f"the scheme must be http or https, not {url.scheme!r}"
+    if not url.host:
+        return "no host"
+    if url.port is not None and not 1 <= url.port <= 65535:
+        return f"port {url.port} is not in 1-65535"
+    return None
+
+
 def parse_checked(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """``parse_args``, then the same ``choices`` check for values that came from the environment
     (argparse checks only the command line's): a bad one is a usage error (exit 2), not a traceback."""
@@ -75,10 +116,13 @@ def add_log_level(parser: argparse.ArgumentParser, env_name: str) -> None:
 
 
 def add_urls(parser: argparse.ArgumentParser, prometheus_when_empty: str) -> None:
-    """Add ``--proxy-url`` and ``--prometheus-url`` (env ``WILTON_PROXY_URL``, ``WILTON_PROMETHEUS_URL``)."""
+    """Add ``--proxy-url`` and ``--prometheus-url`` (env ``WILTON_PROXY_URL``, ``WILTON_PROMETHEUS_URL``), both
+    checked by :func:`base_url` (a bad one, from the flag or the environment, is a usage error: exit 2)."""
     parser.add_argument("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
+                        type=base_url("WILTON_PROXY_URL"), metavar="URL",
                         help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
     parser.add_argument("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+                        type=base_url("WILTON_PROMETHEUS_URL", allow_empty=True), metavar="URL",
                         help=f"Prometheus base URL; empty: {prometheus_when_empty} "
                         "(env WILTON_PROMETHEUS_URL; default http://127.0.0.1:9090)")
 

@@ -1,5 +1,5 @@
-"""What both sidecars' HTTP clients share: the errors their loops count and back off from, and
-reading the ``data`` of a Prometheus API answer."""
+"""What both sidecars' HTTP clients share: the errors their loops count and back off from (and the
+httpx errors a request turns into them), and reading the ``data`` of a Prometheus API answer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any, TypeVar
 import httpx
 
 T = TypeVar("T")
+
+#: what an httpx request can raise for a reason outside the program: transport and protocol errors, and
+#: ``InvalidURL`` (not an ``HTTPError``), e.g. from a URL built out of a bad base URL
+REQUEST_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL)
 
 
 class SidecarError(Exception):
