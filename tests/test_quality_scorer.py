@@ -112,8 +112,8 @@ def test_training_in_process_matches_the_artifact():
     ("content", "message"),
     [
         ("prompt,local\nhello,1\n", "missing column 'frontier'"),
-        ("prompt,local,frontier\nhello,1,yes\n", "line 2: column 'frontier' has value 'yes'; expected a number"),
-        ("prompt,local,frontier\nhello,nan,1\n", "column 'local' has value 'nan'; expected a finite number"),
+        ("prompt,local,frontier\nhello,1,yes\n", "line 2: column 'frontier' is not a number (text of 3 characters"),
+        ("prompt,local,frontier\nhello,nan,1\n", "column 'local' is nan; expected a finite number"),
     ],
 )
 def test_bad_csv_is_one_line_and_exit_1(tmp_path, content, message):

@@ -125,7 +125,14 @@ def quality_report(rows: Sequence[Row], frontier: Sequence[bool], seed: int = 0)
 
 @dataclass(frozen=True)
 class PhiReport:
-    """How exactly a replay held the local share."""
+    """How exactly a replay held the local share.
+
+    ``recovery_requests`` and ``repaid_requests`` count the same way: the requests served after the
+    outage's last request until the condition holds and keeps holding to the end of the replay (every
+    complete window within 1 pp of the target; the balancer's debt within ±slack). 0: it already holds
+    once the outage's last request is served; None: it does not hold at the replay's last request
+    (never recovered within the replay).
+    """
 
     n: int
     target: float
@@ -136,11 +143,12 @@ class PhiReport:
     windows: int
     recovery_requests: int | None = None
     repaid_requests: int | None = None
+    outage: bool = False  # whether the replay had an outage (the two counts above are then reported)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready; the outage keys only when there was an outage."""
-        out = {k: v for k, v in self.__dict__.items() if k not in ("recovery_requests", "repaid_requests")}
-        if self.recovery_requests is not None or self.repaid_requests is not None:
+        """JSON-ready; the outage keys only when there was an outage (None: never recovered)."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("recovery_requests", "repaid_requests", "outage")}
+        if self.outage:
             out["recovery_requests"] = self.recovery_requests
             out["repaid_requests"] = self.repaid_requests
         return out
@@ -166,51 +174,62 @@ def phi_report(
     debts: Sequence[float] | None = None,
     slack: float = 1.0,
 ) -> PhiReport:
-    """Share per window, deviation, and with an outage the recovery (see docs/quality.md)."""
+    """Share per window, deviation, and with an outage the recovery (see ``PhiReport`` and docs/quality.md).
+
+    ``ValueError`` when ``window`` is longer than the replay or the outage does not end before it does:
+    neither could be measured.
+    """
     local = [not f for f in frontier]
     n = len(local)
+    if not 1 <= window <= n:
+        raise ValueError(f"window has value {window}; expected 1..{n}, the requests replayed")
     shares = window_shares(local, window)
     deviations = [abs(s - target) for s in shares]
     recovery = repaid = None
     if outage is not None:
         end = outage[0] + outage[1]  # first request after the outage
+        if outage[1] < 1 or not 0 < end < n:
+            raise ValueError(f"outage has value {outage}; expected one that ends before the {n} requests replayed do")
         recovery = _recovery_window(shares, target, window, end)
         repaid = _repaid(debts, end, slack) if debts is not None else None
     return PhiReport(
         n=n,
         target=target,
         window=window,
-        overall_local_share=sum(local) / n if n else math.nan,
-        max_window_dev_pp=round(100.0 * max(deviations), 9) if deviations else math.nan,  # no float noise in reports
+        overall_local_share=sum(local) / n,
+        max_window_dev_pp=round(100.0 * max(deviations), 9),  # no float noise in reports
         windows_outside_1pp=sum(1 for d in deviations if d > 0.01 + 1e-12),
         windows=len(shares),
         recovery_requests=recovery,
         repaid_requests=repaid,
+        outage=outage is not None,
     )
 
 
-def _recovery_window(shares: Sequence[float], target: float, window: int, end: int) -> int | None:
-    """Requests after the outage until the sliding-window share is within 1 pp and stays there."""
-    last_bad = None
-    for i, share in enumerate(shares):
-        window_end = i + window  # the window covers requests i .. window_end - 1
-        if window_end > end and abs(share - target) > 0.01 + 1e-12:
-            last_bad = window_end
-    if last_bad is None:
+def _settled(failing: Sequence[bool], first: int = 0) -> int | None:
+    """The requests after an outage until a condition holds for good (``PhiReport``).
+
+    ``failing[j]``: whether it fails once ``first + j`` requests have been served after the outage's
+    last request (checkpoints before ``first``, if any, cannot be measured and are not counted against
+    it). The count is one past the last failing checkpoint: 0 when none fails, None when the last one
+    does (never recovered within the replay).
+    """
+    last = next((j for j in range(len(failing) - 1, -1, -1) if failing[j]), None)
+    if last is None:
         return 0
-    if last_bad >= len(shares) + window - 1:
-        return None  # never recovered within the replay
-    return last_bad - end + 1
+    if last == len(failing) - 1:
+        return None
+    return first + last + 1
+
+
+def _recovery_window(shares: Sequence[float], target: float, window: int, end: int) -> int | None:
+    """Requests after the outage until every later complete window is within 1 pp of the target."""
+    # shares[i] covers requests i .. i + window - 1: after k requests past the outage (request end - 1 + k)
+    start = max(0, end - window)
+    return _settled([abs(s - target) > 0.01 + 1e-12 for s in shares[start:]], start + window - end)
 
 
 def _repaid(debts: Sequence[float], end: int, slack: float) -> int | None:
     """Requests after the outage until the balancer's debt is back in its band and stays there."""
-    last_bad = None
-    for i in range(end, len(debts)):
-        if abs(debts[i]) > slack + 1e-9:
-            last_bad = i
-    if last_bad is None:
-        return 0
-    if last_bad == len(debts) - 1:
-        return None
-    return last_bad - end + 1
+    # debts[i] is the debt once request i is served: debts[end - 1 + k] after k requests past the outage
+    return _settled([abs(d) > slack + 1e-9 for d in debts[end - 1:]])

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--data", action="append", required=True, metavar="FILE.csv", help="labelled CSV (repeatable)")
     train.add_argument("--out", required=True, metavar="ARTIFACT", help="where to write the artifact (.json)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--l2", type=float, default=None, help="ridge penalty for every family (default 30 multiple-choice, 1000 word problems, 300 other)")
+    train.add_argument("--l2", type=float, default=None, help="ridge penalty for every family, a finite number > 0 "
+                       "(default 30 multiple-choice, 1000 word problems, 300 other)")
     train.set_defaults(func=_train)
 
     bench = subparsers.add_parser("bench", help="replay labelled prompts through the balancer", description="Replays "
@@ -47,12 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="how exactly the local share is held",
         description="Replay FILE.csv and report overall_local_share, max_window_dev_pp (largest deviation of any "
         "--window consecutive requests), windows_outside_1pp and, with --outage, recovery_requests (requests "
-        "after the outage until every later window is within 1 pp) and repaid_requests (until the balancer's "
-        "debt is back in its band for good). See docs/quality.md.",
+        "after the outage's last one until every later window is within 1 pp; 0: already within when the outage "
+        "ends) and repaid_requests (the same, until the balancer's debt is back in its band for good); null "
+        "(\"never\") when that is not reached within the replay. See docs/quality.md.",
     )
     _common(phi)
-    phi.add_argument("--window", type=int, default=500, help="window length in requests (default 500)")
-    phi.add_argument("--outage", default=None, metavar="START:LEN", help="local tier down for requests START..START+LEN-1")
+    phi.add_argument("--window", type=int, default=500,
+                     help="window length in requests, at most the requests replayed (default 500)")
+    phi.add_argument("--outage", default=None, metavar="START:LEN",
+                     help="local tier down for requests START..START+LEN-1 (0-based); it must end before the replay does")
     phi.add_argument("--requests", type=int, default=None, metavar="N",
                      help="replay N requests, starting the file over in order when it runs out (default: the file once)")
     _scorer_options(phi)
@@ -71,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="column whose values are held out whole (default: subject, when the file has it)")
     cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     cv.add_argument("--shuffle", action="store_true", help="also replay each file in a seeded shuffled order")
-    cv.add_argument("--l2", type=float, default=None, help="ridge penalty for every family (default: train-scorer's)")
+    cv.add_argument("--l2", type=float, default=None,
+                    help="ridge penalty for every family, a finite number > 0 (default: train-scorer's)")
     cv.add_argument("--target", type=float, default=0.75, help="phi_target, the local share (default 0.75)")
     cv.add_argument("--seed", type=int, default=0, help="seed of the folds, the selector and the baselines (default 0)")
     cv.add_argument("--slack", type=float, default=None, help="balance.slack (default: Wilton's default, 2)")
@@ -108,10 +113,18 @@ def _settings(args: argparse.Namespace):  # -> WiltonSettings
     return replay_settings(args.target, args.scorer, args.artifact, extra)
 
 
+def _l2(value: float | None) -> None:
+    """``ConfigError`` unless ``--l2`` is unset or a finite number > 0 (0 leaves the ridge system singular)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError("--l2", value, "Expected a finite ridge penalty > 0 (default 30 multiple-choice, "
+                                         "1000 word problems, 300 other).")
+
+
 def _train(args: argparse.Namespace) -> int:
     from wilton_plugin.scoring.data import read_many
     from wilton_plugin.scoring.train import train
 
+    _l2(args.l2)
     rows = read_many(args.data)
     model = train(rows, seed=args.seed, l2=args.l2, sources=[Path(p).name for p in args.data])
     Path(args.out).write_text(model.to_json(), encoding="utf-8")
@@ -151,6 +164,7 @@ def _cv(args: argparse.Namespace) -> int:
     from wilton_plugin.crossval import cross_validate
     from wilton_plugin.scoring.data import read_rows
 
+    _l2(args.l2)
     files = [(path, read_rows(path, args.group_by)) for path in args.data]
     reports = cross_validate(files, _settings(args), folds=args.folds, seed=args.seed, shuffle=args.shuffle, l2=args.l2)
     if args.json:
@@ -177,6 +191,13 @@ def _phi(args: argparse.Namespace) -> int:
     rows = read_rows(args.data)
     if args.requests is not None:  # the file again from its start, in order: a sorted file drifts back
         rows = [rows[i % len(rows)] for i in range(args.requests)]
+    n = len(rows)
+    if args.window > n:
+        raise ConfigError("--window", args.window, f"Expected at most the {n} requests replayed (--requests N "
+                                                   "replays more), so that one window is complete.")
+    if outage is not None and sum(outage) >= n:
+        raise ConfigError("--outage", args.outage, f"Expected an outage that ends before the replay does: "
+                                                   f"START + LEN < {n}, the requests replayed (--requests N replays more).")
     settings = _settings(args)
     debts: list[float] = []
     sent = route_prompts(prompts_only(rows), settings, seed=args.seed, outage=outage, debts=debts)
@@ -187,6 +208,8 @@ def _phi(args: argparse.Namespace) -> int:
         return 0
     for key, value in report.items():
         shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else value
+        if value is None and key in ("recovery_requests", "repaid_requests"):
+            shown = "never (not within the replay)"
         print(f"{key:<22} {shown}")
     return 0
 

@@ -36,9 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from wilton_plugin.core.scorer import replies_to, system_text, user_texts
     from wilton_plugin.scoring.explain import explain, explain_conversation
-    from wilton_plugin.scoring.model import LearnedScorer
+    from wilton_plugin.scoring.model import LearnedScorer, conversation
 
     given = [(flag, value) for flag, value in (("TEXT", args.text), ("--file", args.file), ("--messages", args.messages))
              if value is not None]
@@ -49,8 +48,9 @@ def _score(args: argparse.Namespace) -> int:
     scorer = LearnedScorer.load(args.artifact)
     if args.messages is not None:
         messages = _messages(args.messages)
-        report = explain_conversation(scorer.model, user_texts(messages, limit=len(messages)), args.top,
-                                      system_text(messages), replies_to(messages, limit=len(messages)))
+        texts, system, replies = conversation(messages)  # what the proxy reads: its last user messages
+        users = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "user")
+        report = explain_conversation(scorer.model, texts, args.top, system, replies, earlier=users - len(texts))
     else:
         if args.text is not None:
             text = args.text

@@ -19,25 +19,32 @@ from wilton_plugin.scoring import features, taskmodel, tasks, wordproblem
 from wilton_plugin.scoring.model import FEATURE_SETS, Prior, ScorerModel, family_reason
 
 def explain_conversation(model: ScorerModel, texts: Sequence[str], top: int = 8, system: str = "",
-                         replies: Sequence[str] = ()) -> dict[str, Any]:
+                         replies: Sequence[str] = (), earlier: int = 0) -> dict[str, Any]:
     """``explain`` for the last of a conversation's user messages (oldest first, after ``system``): the
     message whose reading set its score (``ScorerModel.read_turns``), explained, and why that one.
-    ``message`` is its place among the user messages (1 = the first), or 0 for the system prompt;
-    ``replies``: the assistant reply each user message answers (``ScorerModel.read_turns``)."""
-    reading = model.read_turns(texts, system, replies)
+    ``texts``, ``system``, ``replies``: what ``scoring.model.conversation`` returns, so the score is the
+    proxy's; ``earlier``: the user messages before ``texts[0]``, which the proxy does not read.
+    ``message`` is the explained message's place among all the conversation's user messages (1 = the
+    first), or 0 for the system prompt; ``user_messages`` counts them all."""
+    reading = model.read_turns(texts, system, replies, earlier)
     out = explain(model, system if reading.index < 0 else texts[reading.index], top, reading.family)
-    out.update(score=reading.score, message=reading.index + 1, user_messages=len(texts), conversation=reading.why)
+    out.update(score=reading.score, message=reading.index + 1 + earlier if reading.index >= 0 else 0,
+               user_messages=len(texts) + earlier, conversation=reading.why)
     return out
 
 
 def explain(model: ScorerModel, text: str, top: int = 8, family: str | None = None) -> dict[str, Any]:
     """The prompt's family, model, predicted gain, score and (linear models) the ``top`` effects.
 
-    ``family`` overrides the prompt's own (a system prompt is read as ``open``).
+    ``family`` overrides the prompt's own (a system prompt is read as ``open``). An empty prompt scores 0,
+    as in the proxy (``ScorerModel.score_as``), and no model reads it.
     """
     name, reason, parsed = family_reason(text)
     if family is not None and family != name:
         name, reason = family, "a system prompt: read for the task it sets"
+    if not text:  # as ``ScorerModel.score_as``: nothing to answer, nothing to gain
+        return {"family": name, "family_reason": "an empty prompt: nothing to answer", "model": "none",
+                "score": 0.0, "predicted_gain": None}
     scorer = model.families[name]
     value, is_gain = model.predict_as(text, name, parsed)
     out: dict[str, Any] = {

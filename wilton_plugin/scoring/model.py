@@ -155,14 +155,16 @@ class Linear:
 
     @classmethod
     def from_dict(cls, body: Any, name: str, where: str) -> Linear | Prior:
+        """Family ``name``'s model from its artifact entry; ``ConfigError`` naming ``where`` when malformed."""
         if not isinstance(body, dict):
             raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} is missing).")
         if "prior" in body:
-            if body["prior"] not in PRIORS:
+            if not isinstance(body["prior"], str) or body["prior"] not in PRIORS:
                 raise ConfigError("scorer.artifact", where,
                                   f"Family {name!r} names prior {body['prior']!r}; known: {', '.join(PRIORS)}.")
             return Prior(body["prior"])
-        module = FEATURE_SETS.get(body.get("features"))
+        feature_set = body.get("features")
+        module = FEATURE_SETS.get(feature_set) if isinstance(feature_set, str) else None
         if module is None or body.get("names") != list(module.NAMES):
             raise ConfigError(
                 "scorer.artifact", where,
@@ -170,11 +172,14 @@ class Linear:
                 f"{', '.join(map(repr, FEATURE_SETS))}; retrain with `wiltonctl train-scorer`.",
             )
         try:
-            weights = tuple(float(w) for w in body["weights"])
-            bias = float(body["bias"])
-            means = tuple(float(m) for m in body["means"]) if body.get("means") is not None else None
-        except (KeyError, TypeError, ValueError):
+            weights = tuple(_number(w) for w in _array(body["weights"]))
+            bias = _number(body["bias"])
+            means = tuple(_number(m) for m in _array(body["means"])) if body.get("means") is not None else None
+        except KeyError:
             raise ConfigError("scorer.artifact", where, f"Not a Wilton scorer artifact (family {name!r} has no weights).") from None
+        except (TypeError, OverflowError):
+            raise ConfigError("scorer.artifact", where,
+                              f"Not a Wilton scorer artifact (family {name!r} has malformed weights or means).") from None
         if len(weights) != module.DIM or not all(map(math.isfinite, [*weights, bias, *(means or ())])) or (
             means is not None and len(means) != module.DIM
         ):
@@ -195,13 +200,16 @@ class ScorerModel:
         name, parsed = family_and_tokens(text)
         return self.score_as(text, name, parsed)
 
-    def read_turns(self, texts: Sequence[str], system: str = "", replies: Sequence[str] = ()) -> Reading:
+    def read_turns(self, texts: Sequence[str], system: str = "", replies: Sequence[str] = (),
+                   earlier: int = 0) -> Reading:
         """How the last of a conversation's user messages is scored.
 
         ``texts``: the conversation's user messages, oldest first (its last ``CONTEXT_TURNS + 2``
-        are enough: ``texts[0]`` is read only when there are fewer, as the conversation's first);
-        ``system``: its system (or developer) prompt, if any; ``replies``: aligned with ``texts``,
-        the assistant reply each message answers ("" or missing: none).
+        are enough, what ``conversation`` returns: ``texts[0]`` is read only when there are fewer,
+        as the conversation's first); ``system``: its system (or developer) prompt, if any;
+        ``replies``: aligned with ``texts``, the assistant reply each message answers ("" or missing:
+        none); ``earlier``: how many user messages came before ``texts[0]`` (only for the message
+        numbers in ``Reading.why``, which count from the conversation's first).
 
         A follow-up linked to the conversation ("make it shorter", "add tests for it", "what if
         there are 12?", ``turns.linked``) asks for more of the conversation's task, so it gets the
@@ -226,15 +234,15 @@ class ScorerModel:
             own = self.score_as(texts[index], name, parsed)
             return Reading(-1, "open", (self.score_as(system, "open") + own) / 2,
                            f"no user message in view sets a task of its own: the mean of the system prompt's score "
-                           f"and message {index + 1}'s ({own:.3f})")
+                           f"and message {earlier + index + 1}'s ({own:.3f})")
         if continues and index > 0:  # the first message is out of view: the last is scored alone
             index = last
             name, parsed = family_and_tokens(texts[last])
             why = f"the last message, scored alone: the {last - oldest + 1} messages looked back at all continue earlier ones"
         elif index == last:
-            why = "the only message" if last == 0 else "the last message, scored alone: it starts a request of its own"
+            why = "the only message" if last + earlier == 0 else "the last message, scored alone: it starts a request of its own"
         else:
-            why = f"the last message continues message {index + 1}, the request it is linked to"
+            why = f"the last message continues message {earlier + index + 1}, the request it is linked to"
         return Reading(index, name, self.score_as(texts[index], name, parsed), why)
 
     @staticmethod
@@ -323,12 +331,44 @@ class ScorerModel:
             raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (no families).")
         families = {name: Linear.from_dict(groups.get(name), name, where) for name in FAMILIES}
         try:
-            quantiles = tuple(float(q) for q in body["quantiles"])
-        except (KeyError, TypeError, ValueError):
+            quantiles = tuple(_number(q) for q in _array(body["quantiles"]))
+        except KeyError:
             raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (quantiles are missing).") from None
+        except (TypeError, OverflowError):
+            raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (quantiles are malformed).") from None
         if len(quantiles) < 2 or not all(map(math.isfinite, quantiles)) or list(quantiles) != sorted(quantiles):
             raise ConfigError("scorer.artifact", where, "Not a Wilton scorer artifact (quantiles are malformed).")
-        return cls(families, quantiles, dict(body.get("info") or {}))
+        info = body.get("info")
+        if info is not None and not isinstance(info, dict):
+            raise ConfigError("scorer.artifact", where,
+                              f"Not a Wilton scorer artifact (info is a {type(info).__name__}, not an object).")
+        return cls(families, quantiles, dict(info or {}))
+
+
+def conversation(messages: Sequence[Mapping[str, Any]] | None) -> tuple[list[str], str, list[str]]:
+    """What the scorer reads of a request's messages, for ``ScorerModel.read_turns``: the last
+    ``CONTEXT_TURNS + 2`` user messages, oldest first (one more than is read: is the first in view
+    the conversation's first?), the system prompt ("" when there is no user text), and the reply each
+    message answers (empty for one message: the first is never read with a reply).
+
+    ``LearnedScorer.score`` and ``wiltonctl score --messages`` both read a conversation through it."""
+    texts = user_texts(messages, CONTEXT_TURNS + 2)
+    system = system_text(messages) if texts else ""
+    return texts, system, replies_to(messages, len(texts)) if len(texts) > 1 else []
+
+
+def _array(value: Any) -> list[Any]:
+    """An artifact's JSON array; ``TypeError`` for anything else (a string of digits is not weights)."""
+    if not isinstance(value, list):
+        raise TypeError(f"expected an array, got {type(value).__name__}")
+    return value
+
+
+def _number(value: Any) -> float:
+    """An artifact's JSON number as a float; ``TypeError`` for anything else (``true`` is not 1.0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
 
 
 def _round(x: float) -> float:
@@ -359,11 +399,10 @@ class LearnedScorer:
 
     def score(self, messages: Sequence[Mapping[str, Any]] | None) -> float:
         """Difficulty in [0, 1] of the last user message, read with its conversation (``read_turns``)."""
-        texts = user_texts(messages, CONTEXT_TURNS + 2)  # one more than is read: is the first in view the first?
-        system = system_text(messages) if texts else ""
+        texts, system, replies = conversation(messages)
         if len(texts) <= 1 and not system:
             return self.score_text(texts[0] if texts else "")
-        return self.model.read_turns(texts, system, replies_to(messages, len(texts))).score
+        return self.model.read_turns(texts, system, replies).score
 
     def score_text(self, text: str) -> float:
         """The same for a bare prompt."""

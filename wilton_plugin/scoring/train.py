@@ -14,6 +14,7 @@ topics it has not seen). Deterministic: the closed-form solution does not depend
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -55,11 +56,13 @@ def fit_linear(module: ModuleType, rows: Sequence[Row], l2: float) -> Linear:
 
 
 def train(rows: Sequence[Row], *, seed: int = 0, l2: float | None = None, sources: Sequence[str] = ()) -> ScorerModel:
-    """Fit the model on labelled rows; ``l2`` overrides both families' penalties."""
+    """Fit the model on labelled rows; ``l2`` (finite, > 0) overrides every family's penalty."""
     import numpy as np
 
     if len(rows) < 10:
         raise ValueError(f"need at least 10 labelled rows to train, got {len(rows)}")
+    if l2 is not None and not (math.isfinite(l2) and l2 > 0):
+        raise ValueError(f"l2 has value {l2!r}; expected a finite ridge penalty > 0")
     families = [family(row.prompt) for row in rows]
     by_family: dict[str, list[Row]] = {name: [] for name in FAMILIES}
     for row, name in zip(rows, families):
