@@ -17,6 +17,7 @@ calibrated by the same table. Inference is pure Python.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 import time
@@ -135,11 +136,11 @@ class Linear:
         """The predicted gain of the frontier over local (in the training scores' unit)."""
         if self.feature_set == features.VERSION:
             dense, present = features.parts(text)
-            total = self.bias + math.fsum(map(float.__mul__, self._dense, dense))
+            # fsum over the products and the words together: exactly rounded, so the score does not
+            # depend on the order a set yields its words in (which changes with PYTHONHASHSEED).
             words = self._words
-            for word in present:
-                total += words.get(word, 0.0)
-            return total
+            terms = itertools.chain(map(float.__mul__, self._dense, dense), (words.get(w, 0.0) for w in present))
+            return self.bias + math.fsum(terms)
         return self.bias + math.fsum(map(float.__mul__, self._dense, wordproblem.features(text, parsed)))
 
     def to_dict(self) -> dict[str, Any]:
