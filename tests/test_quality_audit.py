@@ -7,7 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +272,28 @@ def test_a_non_finite_score_is_named_not_quoted(tmp_path):
     path.write_text("prompt,local,frontier\nhi,1,-Infinity\n", encoding="utf-8")
     with pytest.raises(DataError, match=re.escape("line 2: column 'frontier' is -inf; expected a finite number")):
         read_rows(path)
+
+
+_SCORES_UNDER_SEED = """
+import csv, sys
+from wilton_plugin.scoring.model import LearnedScorer
+model = LearnedScorer.load().model
+with open(sys.argv[1], encoding="utf-8", newline="") as handle:
+    rows = list(csv.DictReader(handle))[:400]
+print([model.predict(row["prompt"])[0].hex() for row in rows])
+"""
+
+
+def test_a_prompts_score_does_not_depend_on_the_hash_seed():
+    # The word weights come from a set: summed in its iteration order, the last bits of a score
+    # changed with PYTHONHASHSEED, so two workers could rank the same prompt differently.
+    def scores(seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _SCORES_UNDER_SEED, str(MMLU)], env=env,
+                              capture_output=True, text=True, check=True, timeout=120)
+        return done.stdout
+
+    first = scores("1")
+    assert first.count("0x") == 400
+    assert scores("2") == first
+    assert scores("3") == first
