@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from redis.crc import key_slot
 
+from wilton_plugin import state
 from wilton_plugin.devstack import free_port
 from wilton_plugin.metrics import Metrics
 from wilton_plugin.settings import parse_settings
@@ -119,6 +120,59 @@ async def test_a_replay_that_fails_keeps_the_record_first_in_the_queue(client):
     clock.now += 2.0
     await store.record(Record(clock(), {"global": 0.05}, 0.0, 0.0))
     assert (await store.snapshot(("global",))).debts["global"] == pytest.approx(-0.15)
+
+
+# --- a full replay queue: every dropped record counted, one log line per outage ---------------------
+
+DROPPED = "wilton_state_dropped_records_total"
+
+
+async def test_a_full_replay_queue_drops_the_oldest_counts_each_and_logs_once_per_outage(client, caplog, monkeypatch):
+    monkeypatch.setattr(state, "MAX_PENDING", 4)
+    caplog.set_level(logging.WARNING, "wilton")
+    clock, registry = Clock(), CollectorRegistry()
+    store = await _primed(client, clock, metrics=Metrics(registry))
+    store._script = Injected(store._script, fail=1)
+    for i in range(7):  # the first write fails: all seven are queued, the three oldest dropped
+        await store.record(Record(clock(), {"global": 0.01 * (i + 1)}, 0.0, 0.0))
+    assert registry.get_sample_value(DROPPED) == 3
+    assert [r.deltas["global"] for _, r in store._pending] == pytest.approx([0.04, 0.05, 0.06, 0.07])
+    assert len(_messages(caplog, "dropping the oldest")) == 1
+    clock.now += 2.0
+    await store.record(Record(clock(), {"global": 0.0}, 0.0, 0.0))  # Redis is back: the newest four replayed
+    assert store.available and (await store.snapshot(("global",))).debts["global"] == pytest.approx(0.22)
+    store._script = Injected(store._script.script, fail=1)  # a second outage logs again
+    for _ in range(6):
+        await store.record(Record(clock(), {"global": 0.01}, 0.0, 0.0))
+    assert registry.get_sample_value(DROPPED) == 5
+    assert len(_messages(caplog, "dropping the oldest")) == 2
+
+
+async def test_records_queued_during_a_failed_replay_are_counted_when_the_queue_overflows(client, monkeypatch):
+    monkeypatch.setattr(state, "MAX_PENDING", 3)
+    clock, registry = Clock(), CollectorRegistry()
+    store = await _primed(client, clock, metrics=Metrics(registry))
+    store._script = Injected(store._script, fail=1)
+    for i in range(3):  # down, and the queue is full
+        await store.record(Record(clock(), {"global": 0.01 * (i + 1)}, 0.0, 0.0))
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def replay_fails_late(**kwargs):  # the first replayed record is in flight, then the connection fails
+        started.set()
+        await release.wait()
+        raise redis.ConnectionError("injected: connection reset")
+
+    store._script = replay_fails_late
+    clock.now += 2.0
+    replay = asyncio.create_task(store.record(Record(clock(), {"global": 0.04}, 0.0, 0.0)))
+    await started.wait()
+    await store.record(Record(clock(), {"global": 0.05}, 0.0, 0.0))  # queued while the replay runs
+    release.set()
+    await replay
+    # 0.04 is queued after its reconnect attempt; the oldest went, the newest stayed (a deque's maxlen drops
+    # the newest when the failed record is put back first)
+    assert [r.deltas["global"] for _, r in store._pending] == pytest.approx([0.03, 0.05, 0.04])
+    assert registry.get_sample_value(DROPPED) == 2  # 0.01 when the replay failed, 0.02 when 0.04 was queued
 
 
 @pytest.mark.parametrize("prefix", ["wilton:", "w2:", "team-a:wilton:", "x", ":", "app:{tenant}:", "{w}", "a{b:"])

@@ -103,6 +103,12 @@ class Metrics:
             ["stage"],
             registry=registry,
         )
+        self.state_dropped = Counter(
+            "wilton_state_dropped_records",
+            "Decisions dropped, oldest first, from the replay queue of a worker while Redis was away; "
+            "they never reach the shared debts and window.",
+            registry=registry,
+        )
         for tier in TIERS:
             for reason in REASONS:
                 self.decisions.labels(tier=tier, reason=reason)

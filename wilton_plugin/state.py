@@ -6,7 +6,9 @@ Redis Cluster), so that every worker and replica holds one global share. Each de
 pipelined read and one atomic Lua write. When Redis fails, the store carries on with its local
 mirror (seeded with the last global values it saw), queues what it records, and replays the queue
 when Redis answers again: one replay at a time, each record applied at most once (a write that
-timed out after Redis ran it is recognised by its id and skipped).
+timed out after Redis ran it is recognised by its id and skipped). The queue holds ``MAX_PENDING``
+records; past that the oldest are dropped, each one counted (``wilton_state_dropped_records_total``)
+and the first of an outage logged.
 
 Every key lives under one Redis Cluster hash tag derived from ``redis_prefix`` (``wilton:`` gives
 ``{wilton}:debts``, ``{wilton}:window``, ...), so the Lua scripts (a decision; an admin change with its audit entry), which
@@ -208,7 +210,8 @@ class RedisStore:
         self._ids = itertools.count(1)
         self._acks: list[str] = []  # ids whose write was answered: dropped from the set by a later write
         self._down_until = 0.0
-        self._pending: deque[tuple[str, Record]] = deque(maxlen=MAX_PENDING)
+        self._pending: deque[tuple[str, Record]] = deque()  # bounded by _trim_pending, which counts drops
+        self._dropping = False  # records were dropped during this outage (logged once)
         self._reconnecting = asyncio.Lock()
         self._runtime_read_at = -1e18
         self._bad_runtime: bytes | str | None = None
@@ -246,6 +249,7 @@ class RedisStore:
             except Exception as exc:
                 self._mark_down("write", exc)
         self._pending.append((rid, record))
+        self._trim_pending()
         return local_totals
 
     async def totals(self) -> WindowTotals:
@@ -315,8 +319,7 @@ class RedisStore:
                     # Redis came back empty (restarted): seed it with our view instead of replaying deltas.
                     # The seed holds the deltas queued so far, so they are dropped in the same step.
                     seed = {k: repr(v) for k, v in self.mirror.debts.items()}
-                    self._pending = deque(((rid, Record(r.now, {}, r.local, r.total)) for rid, r in self._pending),
-                                          maxlen=MAX_PENDING)
+                    self._pending = deque((rid, Record(r.now, {}, r.local, r.total)) for rid, r in self._pending)
                     if seed:
                         await asyncio.wait_for(self.client.hset(self.keys[0], mapping=seed), REDIS_TIMEOUT_S)
                 while self._pending:
@@ -325,13 +328,31 @@ class RedisStore:
                         await self._write(record, rid)
                     except BaseException:
                         self._pending.appendleft((rid, record))  # first again, for the next attempt
+                        self._trim_pending()  # requests queued meanwhile may have filled the queue
                         raise
             except Exception as exc:
                 self._mark_down("reconnect", exc)
                 return False
             self.available = True
+            self._dropping = False
         log.warning("wilton: Redis is back; shared state resumed (replayed queued decisions)")
         return True
+
+    def _trim_pending(self) -> None:
+        """Drop the oldest queued records past ``MAX_PENDING``: each counted, the first of an outage logged."""
+        dropped = 0
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popleft()
+            dropped += 1
+        if not dropped:
+            return
+        if self.metrics is not None:
+            self.metrics.state_dropped.inc(dropped)
+        if not self._dropping:
+            self._dropping = True
+            log.error("wilton: Redis is still away and %d decisions are queued for replay; dropping the oldest "
+                      "(their debts and window entries will never reach the shared state; counted in "
+                      "wilton_state_dropped_records_total)", MAX_PENDING)
 
     def _mark_down(self, stage: str, exc: BaseException) -> None:
         self._count_error()
