@@ -195,3 +195,24 @@ async def test_status_team_targets_merge_static_teams_and_overrides():
         await c.put("/wilton/target", headers=H, json={"phi_target": None, "team": "both"})  # back to the static one
         assert (await c.get("/wilton/status", headers=H)).json()["team_targets"] == {
             "static-only": 0.6, "both": 0.7, "admin-only": 0.2}
+
+
+# --- finding: a team's previous and current targets are its effective ones ----------------------
+
+
+async def test_team_target_answers_and_audits_the_effective_targets():
+    app, _ = _app(settings={"teams": {"batch": 0.6}})
+    async with _client(app) as c:
+        first = (await c.put("/wilton/target", headers=H, json={"phi_target": 0.9, "team": "batch"})).json()
+        reset = (await c.put("/wilton/target", headers=H, json={"phi_target": None, "team": "batch"})).json()
+        status = (await c.get("/wilton/status", headers=H)).json()
+        other = [(await c.put("/wilton/target", headers=H, json={"phi_target": t, "team": "other"})).json()
+                 for t in (0.3, None)]
+    assert first == {"phi_target": 0.9, "team": "batch", "previous": 0.6}  # the static target was in force
+    assert reset == {"phi_target": 0.6, "team": "batch", "previous": 0.9}  # and is in force again
+    assert status["team_targets"] == {"batch": 0.6}
+    assert [(e["what"], e["old"], e["new"]) for e in status["last_changes"]] == [
+        ("team_target[batch]", 0.9, 0.6), ("team_target[batch]", 0.6, 0.9)]
+    # a team without a static target: from none and back to none
+    assert other == [{"phi_target": 0.3, "team": "other", "previous": None},
+                     {"phi_target": None, "team": "other", "previous": 0.3}]

@@ -160,15 +160,16 @@ class AdminApi:
         """PUT /wilton/target."""
         async with self.lock:
             runtime = await self.runtime()
-            if body.team is not None:
+            if body.team is not None:  # effective targets, as for the global one: the override, else the static one
+                static = self.service.settings.teams.get(body.team)
                 teams = dict(runtime.team_targets)
-                previous = teams.get(body.team)
+                previous = teams.get(body.team, static)
                 if body.phi_target is None:
                     teams.pop(body.team, None)
                 else:
                     teams[body.team] = body.phi_target
                 new = replace(runtime, team_targets=teams)
-                what, current = f"team_target[{body.team}]", body.phi_target
+                what, current = f"team_target[{body.team}]", body.phi_target if body.phi_target is not None else static
             else:
                 config_value = self.service.settings.phi_target
                 previous = runtime.phi_target if runtime.phi_target is not None else config_value
