@@ -1,9 +1,10 @@
-"""The admin API's writes against a real Redis (atomic runtime + audit), its login limiter and timing
-parameters under concurrency, and the effective team targets it reports."""
+"""The admin API's writes against a real Redis (atomic runtime + audit, compare-and-set between workers),
+its login limiter and timing parameters under concurrency, and the effective team targets it reports."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 
@@ -21,6 +22,7 @@ from wilton_plugin.devstack import demo_config
 from wilton_plugin.service import WiltonService
 from wilton_plugin.settings import parse_settings
 from wilton_plugin.state import REDIS_TIMEOUT_S
+from wilton_plugin.state_runtime import CAS_ATTEMPTS
 
 SECRET = "s" * 64
 MASTER = "sk-master-0123456789"
@@ -76,18 +78,19 @@ async def test_a_failing_audit_write_changes_nothing_and_says_so(redis_client, c
 async def test_weights_and_bias_are_one_write_with_both_audit_entries(redis_client):
     app, service = _app(redis_client)
     writes = []
-    real = service.store.set_runtime
+    real = service.store._publish
 
-    async def counted(runtime, audit=()):
-        writes.append((runtime, list(audit)))
-        await real(runtime, audit)
+    async def counted(**kwargs):
+        writes.append(kwargs["args"])
+        return await real(**kwargs)
 
-    service.store.set_runtime = counted
+    service.store._publish = counted
     async with _client(app) as c:
         r = await c.put("/wilton/weights", headers=H, json={"weights": {"edge-llama3.2": 0.5}, "phi_bias": 0.1})
         status = (await c.get("/wilton/status", headers=H)).json()
     assert r.status_code == 200 and r.json() == {"weights": {"edge-llama3.2": 0.5}, "phi_bias": 0.1}
-    assert len(writes) == 1 and writes[0][0] == RuntimeSettings(phi_bias=0.1, weights={"edge-llama3.2": 0.5})
+    assert len(writes) == 1 and len(writes[0]) == 5  # expected value, runtime, entries kept, two audit entries
+    assert await service.store.read_runtime() == RuntimeSettings(phi_bias=0.1, weights={"edge-llama3.2": 0.5})
     assert [(e["what"], e["old"], e["new"]) for e in status["last_changes"]] == [
         ("phi_bias", 0.0, 0.1), ("weights", {}, {"edge-llama3.2": 0.5})]
     assert status["last_changes"][0]["time"] == status["last_changes"][1]["time"]
@@ -125,6 +128,93 @@ async def test_admin_change_repairs_a_malformed_runtime(redis_client):
         r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.6})
     assert r.status_code == 200
     assert await service.store.read_runtime() == RuntimeSettings(phi_target=0.6, weights={"edge-llama3.2": 0.5})
+
+
+# --- finding: concurrent changes from several workers are compare-and-set writes ----------------
+
+
+class ReadTogether:
+    """A Redis client whose first ``parties`` reads of ``key`` return only once all of them have read, so
+    the writes that follow all start from the same value (two workers' changes interleaved)."""
+
+    def __init__(self, client, parties: int = 2) -> None:
+        self.client, self.key, self.waiting = client, None, parties
+        self.barrier = asyncio.Barrier(parties)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    async def get(self, key):
+        value = await self.client.get(key)
+        if key == self.key and self.waiting > 0:
+            self.waiting -= 1
+            await self.barrier.wait()
+        return value
+
+
+async def test_two_workers_changing_the_runtime_at_once_both_keep_their_change(redis_client):
+    prefix = {"redis_prefix": f"wilton-{uuid.uuid4().hex[:8]}:"}
+    shared = ReadTogether(redis_client)
+    (app_a, service_a), (app_b, _) = _app(shared, settings=prefix), _app(shared, settings=prefix)
+    shared.key = service_a.store.runtime_key
+    async with _client(app_a) as a, _client(app_b) as b:
+        ra, rb = await asyncio.gather(a.put("/wilton/target", headers=H, json={"phi_target": 0.9, "team": "x"}),
+                                      b.put("/wilton/weights", headers=H, json={"weights": {"edge-llama3.2": 0.5}}))
+        status = (await a.get("/wilton/status", headers=H)).json()
+    assert ra.status_code == 200 and rb.status_code == 200
+    assert shared.waiting == 0  # both read the same runtime before either wrote
+    assert await service_a.store.read_runtime() == RuntimeSettings(team_targets={"x": 0.9}, weights={"edge-llama3.2": 0.5})
+    assert sorted(e["what"] for e in status["last_changes"]) == ["team_target[x]", "weights"]
+
+
+class AnotherWriter:
+    """A Redis client after each read of whose ``key`` another worker publishes a new value."""
+
+    def __init__(self, client) -> None:
+        self.client, self.key, self.writes = client, None, 0
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    async def get(self, key):
+        value = await self.client.get(key)
+        if key == self.key:
+            self.writes += 1
+            await self.client.set(key, json.dumps({"phi_target": 0.4, "revision": f"other-{self.writes}"}))
+        return value
+
+
+async def test_a_change_that_keeps_conflicting_answers_409_and_changes_nothing(redis_client, caplog):
+    racing = AnotherWriter(redis_client)
+    app, service = _app(racing)
+    racing.key = service.store.runtime_key
+    logging.getLogger("wilton.audit").addHandler(caplog.handler)
+    try:
+        async with _client(app) as c:
+            r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.9, "team": "x"})
+    finally:
+        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+    assert r.status_code == 409 and "nothing changed" in r.json()["detail"]
+    assert racing.writes == CAS_ATTEMPTS
+    assert json.loads(await redis_client.get(service.store.runtime_key)) == {"phi_target": 0.4, "revision": f"other-{CAS_ATTEMPTS}"}
+    assert await redis_client.llen(service.store.audit_key) == 0
+    assert [rec for rec in caplog.records if rec.name == "wilton.audit"] == []
+
+
+async def test_a_write_the_client_sends_twice_is_applied_once(redis_client):
+    app, service = _app(redis_client)
+    real = service.store._publish
+
+    async def sent_twice(**kwargs):  # what redis-py does when the connection fails after the first send
+        await real(**kwargs)
+        return await real(**kwargs)
+
+    service.store._publish = sent_twice
+    async with _client(app) as c:
+        r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
+        status = (await c.get("/wilton/status", headers=H)).json()
+    assert r.status_code == 200 and r.json() == {"phi_target": 0.5, "team": None, "previous": 0.75}
+    assert [(e["what"], e["new"]) for e in status["last_changes"]] == [("phi_target", 0.5)]  # one audit entry
 
 
 # --- finding: unknown users cost as much as known ones ------------------------------------------

@@ -12,7 +12,7 @@ and the first of an outage logged.
 
 Every key lives under one Redis Cluster hash tag derived from ``redis_prefix`` (``wilton:`` gives
 ``{wilton}:debts``, ``{wilton}:window``, ...), so the Lua scripts (a decision; an admin change with its audit entry), which
-touch several keys, work on a cluster too.
+touch several keys, work on a cluster too. Admin changes are compare-and-set writes (``state_runtime``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import json
 import logging
-import math
 import time
 import uuid
 from collections import deque
@@ -32,14 +31,14 @@ from typing import Any
 from wilton_plugin.core.balancer import settle_debt
 from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.core.window import PhiWindow, WindowTotals
-from wilton_plugin.errors import StateError
 from wilton_plugin.settings import WiltonSettings
+from wilton_plugin.state_runtime import (AUDIT_KEEP, CAS_ATTEMPTS, PUBLISH_LUA, Edit, WriteConflict, parse_runtime,
+                                         publish_runtime)
 
 log = logging.getLogger("wilton")
 
 REDIS_TIMEOUT_S = 0.25
 MAX_PENDING = 10_000  # records kept for replay while Redis is away
-AUDIT_KEEP = 20  # audit entries kept (the admin API's ``last_changes``)
 APPLIED_TTL_S = 86_400  # a writer's set of unacknowledged record ids outlives the writer by this much
 MAX_ACKS = 64  # acknowledged record ids carried by one write
 
@@ -86,22 +85,6 @@ if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
 local sums = redis.call('HMGET', KEYS[3], 'local', 'total')
 return {sums[1] or '0', sums[2] or '0', redis.call('LLEN', KEYS[2])}
 """
-
-# KEYS: runtime, audit list. ARGV: runtime JSON, entries kept, then audit entries (oldest first).
-# The audit push comes first: if it fails (e.g. the key holds another type) the runtime is untouched.
-_PUBLISH_LUA = """
-if #ARGV > 2 then
-  redis.call('LPUSH', KEYS[2], unpack(ARGV, 3))
-  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-"""
-
-
-class WriteOutcomeUnknown(StateError):
-    """A shared write timed out: Redis may or may not have applied it."""
-
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -169,6 +152,14 @@ class LocalStore:
         self.runtime = runtime
         self.audit.extendleft(audit)
 
+    async def update_runtime(self, edit: Edit) -> tuple[RuntimeSettings, list[Mapping[str, Any]]]:
+        """Apply ``edit`` to the runtime settings; the settings and audit entries written (none: unchanged)."""
+        runtime, audit = edit(self.runtime)
+        if runtime == self.runtime and not audit:
+            return runtime, []
+        await self.set_runtime(runtime, audit)
+        return runtime, list(audit)
+
     async def read_runtime(self) -> RuntimeSettings:
         """The runtime settings as published."""
         return self.runtime
@@ -206,7 +197,7 @@ class RedisStore:
         self.runtime_key = f"{p}runtime"
         self.audit_key = f"{p}audit"
         self._script = client.register_script(_RECORD_LUA)
-        self._publish = client.register_script(_PUBLISH_LUA)
+        self._publish = client.register_script(PUBLISH_LUA)
         self._ids = itertools.count(1)
         self._acks: list[str] = []  # ids whose write was answered: dropped from the set by a later write
         self._down_until = 0.0
@@ -262,15 +253,26 @@ class RedisStore:
         return await self.mirror.totals()
 
     async def set_runtime(self, runtime: RuntimeSettings, audit: Sequence[Mapping[str, Any]] = ()) -> None:
-        """Publish runtime settings and their audit entries in one atomic write (read back by every
-        worker and replica within the refresh period); WriteOutcomeUnknown when Redis did not answer in time."""
-        args = [dump_runtime(runtime), AUDIT_KEEP, *(json.dumps(entry, sort_keys=True) for entry in audit)]
-        try:
-            await asyncio.wait_for(self._publish(keys=[self.runtime_key, self.audit_key], args=args), REDIS_TIMEOUT_S)
-        except TimeoutError as exc:
-            raise WriteOutcomeUnknown(f"Redis did not answer within {REDIS_TIMEOUT_S}s") from exc
-        self.mirror.runtime = runtime
-        self._runtime_read_at = self.clock()
+        """Publish runtime settings and their audit entries, whatever was published before (see ``update_runtime``)."""
+        await self.update_runtime(lambda _: (runtime, list(audit)))
+
+    async def update_runtime(self, edit: Edit) -> tuple[RuntimeSettings, list[Mapping[str, Any]]]:
+        """Apply ``edit`` to the published runtime settings and publish the result with its audit entries in
+        one compare-and-set write (read back by every worker and replica within the refresh period). When
+        another writer published first, read again and re-apply; WriteConflict after ``CAS_ATTEMPTS``
+        reads, WriteOutcomeUnknown when the write got no answer. Returns the settings and entries written."""
+        for _ in range(CAS_ATTEMPTS):
+            raw = await asyncio.wait_for(self.client.get(self.runtime_key), REDIS_TIMEOUT_S)
+            base = self.mirror.runtime = self._parse_runtime(raw)
+            runtime, audit = edit(base)
+            if runtime == base and not audit:
+                return runtime, []
+            keys = (self.runtime_key, self.audit_key)
+            if await publish_runtime(self._publish, keys, raw, runtime, audit, REDIS_TIMEOUT_S):
+                self.mirror.runtime = runtime
+                self._runtime_read_at = self.clock()
+                return runtime, list(audit)
+        raise WriteConflict(f"another writer changed the runtime settings during each of {CAS_ATTEMPTS} attempts")
 
     async def read_runtime(self) -> RuntimeSettings:
         """The runtime settings as published, read from Redis now (raises when Redis fails)."""
@@ -387,40 +389,3 @@ class RedisStore:
     def _count_error(self) -> None:
         if self.metrics is not None:
             self.metrics.errors.labels(stage="state").inc()
-
-
-def dump_runtime(runtime: RuntimeSettings) -> str:
-    """Runtime settings as JSON for Redis."""
-    return json.dumps(
-        {
-            "phi_target": runtime.phi_target,
-            "phi_bias": runtime.phi_bias,
-            "team_targets": dict(runtime.team_targets),
-            "weights": dict(runtime.weights),
-        },
-        sort_keys=True,
-    )
-
-
-def parse_runtime(raw: str | bytes) -> RuntimeSettings:
-    """Runtime settings from their JSON form (written by ``dump_runtime``); ValueError if malformed."""
-    data = json.loads(raw)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    maps = {name: data.get(name) or {} for name in ("team_targets", "weights")}
-    for name, value in maps.items():
-        if not isinstance(value, dict):
-            raise ValueError(f"{name}: expected a JSON object, got {type(value).__name__}")
-    target = data.get("phi_target")
-    return RuntimeSettings(
-        phi_target=None if target is None else _finite("phi_target", target),
-        phi_bias=_finite("phi_bias", data.get("phi_bias", 0.0)),
-        team_targets={str(k): _finite(f"team_targets.{k}", v) for k, v in maps["team_targets"].items()},
-        weights={str(k): _finite(f"weights.{k}", v) for k, v in maps["weights"].items()},
-    )
-
-
-def _finite(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return float(value)

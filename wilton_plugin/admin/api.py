@@ -1,9 +1,12 @@
 """The admin routes, mounted on LiteLLM's app: login, status, target, weights, decisions.
 
-Thin glue: authenticate (master key or JWT), validate the body, read-modify-write the runtime
-settings through the state store (Redis when shared, so every worker and replica sees a change
-within ``runtime_refresh_seconds``), and audit each change in the same atomic write. Every answer is
-a JSONResponse built here, so the host app's exception handlers play no part (no 400 "No connected db.").
+Thin glue: authenticate (master key or JWT), validate the body, apply the change (a pure edit,
+``admin.edits``) to the runtime settings through the state store (Redis when shared, so every worker
+and replica sees a change within ``runtime_refresh_seconds``), and audit it in the same atomic write.
+That write is a compare-and-set: a change another worker or replica published meanwhile is kept and
+the edit re-applied on top of it, and one that keeps conflicting answers 409 with nothing changed.
+Every answer is a JSONResponse built here, so the host app's exception handlers play no part (no 400
+"No connected db.").
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,12 +27,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from wilton_plugin.admin.config import ALL_SCOPES, READ, WRITE, AdminConfig
+from wilton_plugin.admin.edits import Change, set_target, set_team_target, set_weights
 from wilton_plugin.admin.models import TargetRequest, TokenRequest, WeightsRequest
 from wilton_plugin.admin.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, hash_password, parse_hash, verify_password
 from wilton_plugin.admin.tokens import InvalidToken, LoginLimiter, Principal, issue_token, verify_token
 from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.settings import LOCAL_TIERS, TIERS
-from wilton_plugin.state import WriteOutcomeUnknown
+from wilton_plugin.state_runtime import WriteConflict, WriteOutcomeUnknown
 
 log = logging.getLogger("wilton")
 audit_log = logging.getLogger("wilton.audit")
@@ -111,19 +115,28 @@ class AdminApi:
         """The runtime settings as published (read from Redis when shared)."""
         return await self.service.store.read_runtime()
 
-    async def change(self, who: str, runtime: RuntimeSettings, changes: list[tuple[str, Any, Any]]) -> None:
-        """Publish ``runtime`` with one audit entry per (what, old, new), in one atomic write; then log them."""
+    async def change(self, who: str, edit: Callable[[RuntimeSettings], tuple[RuntimeSettings, list[Change]]]
+                     ) -> tuple[RuntimeSettings, list[dict[str, Any]]]:
+        """Apply ``edit`` to the published settings, with one audit entry per (what, old, new), in one
+        compare-and-set write; then log the entries. Returns the settings and entries written."""
         now = round(self.clock(), 3)
-        entries = [{"time": now, "who": who, "what": what, "old": old, "new": new} for what, old, new in changes]
+        tried: list[dict[str, Any]] = []  # the last attempt's entries
+
+        def audited(runtime: RuntimeSettings) -> tuple[RuntimeSettings, list[dict[str, Any]]]:
+            new, changes = edit(runtime)
+            tried[:] = [{"time": now, "who": who, "what": what, "old": old, "new": value} for what, old, value in changes]
+            return new, list(tried)
+
         try:
-            await self.service.store.set_runtime(runtime, entries)
+            runtime, entries = await self.service.store.update_runtime(audited)
         except WriteOutcomeUnknown:
-            for entry in entries:
+            for entry in tried:
                 audit_log.warning("wilton audit (outcome unknown: Redis did not answer in time) %s",
                                   json.dumps(entry, sort_keys=True))
             raise
         for entry in entries:
             audit_log.info("wilton audit %s", json.dumps(entry, sort_keys=True))
+        return runtime, entries
 
     async def last_changes(self) -> list[Mapping[str, Any]]:
         """Audit entries, newest first."""
@@ -158,25 +171,14 @@ class AdminApi:
 
     async def put_target(self, who: str, body: TargetRequest) -> dict[str, Any]:
         """PUT /wilton/target."""
-        async with self.lock:
-            runtime = await self.runtime()
-            if body.team is not None:  # effective targets, as for the global one: the override, else the static one
-                static = self.service.settings.teams.get(body.team)
-                teams = dict(runtime.team_targets)
-                previous = teams.get(body.team, static)
-                if body.phi_target is None:
-                    teams.pop(body.team, None)
-                else:
-                    teams[body.team] = body.phi_target
-                new = replace(runtime, team_targets=teams)
-                what, current = f"team_target[{body.team}]", body.phi_target if body.phi_target is not None else static
-            else:
-                config_value = self.service.settings.phi_target
-                previous = runtime.phi_target if runtime.phi_target is not None else config_value
-                new = replace(runtime, phi_target=body.phi_target)
-                what, current = "phi_target", body.phi_target if body.phi_target is not None else config_value
-            await self.change(who, new, [(what, previous, current)])
-        return {"phi_target": current, "team": body.team, "previous": previous}
+        settings = self.service.settings
+        if body.team is None:
+            edit = partial(set_target, target=body.phi_target, config_value=settings.phi_target)
+        else:
+            edit = partial(set_team_target, team=body.team, target=body.phi_target, static=settings.teams.get(body.team))
+        async with self.lock:  # spares this worker's own requests a conflict; other writers are met by the CAS
+            _, [entry] = await self.change(who, edit)
+        return {"phi_target": entry["new"], "team": body.team, "previous": entry["old"]}
 
     async def put_weights(self, who: str, body: WeightsRequest) -> dict[str, Any] | JSONResponse:
         """PUT /wilton/weights."""
@@ -184,19 +186,8 @@ class AdminApi:
         unknown = sorted(set(body.weights or {}) - known)
         if unknown:
             return JSONResponse({"detail": f"unknown deployment id(s): {', '.join(unknown)}; known: {', '.join(sorted(k for k in known if k))}"}, 422)
-        async with self.lock:
-            runtime = new = await self.runtime()
-            changes: list[tuple[str, Any, Any]] = []
-            if body.weights:
-                weights = {**runtime.weights, **body.weights}
-                if weights != dict(runtime.weights):
-                    new = replace(new, weights=weights)
-                    changes.append(("weights", dict(runtime.weights), weights))
-            if body.phi_bias is not None and body.phi_bias != runtime.phi_bias:
-                new = replace(new, phi_bias=body.phi_bias)
-                changes.append(("phi_bias", runtime.phi_bias, body.phi_bias))
-            if changes:  # weights and bias in one write: both applied or neither
-                await self.change(who, new, changes)
+        async with self.lock:  # weights and bias in one write: both applied or neither
+            new, _ = await self.change(who, partial(set_weights, weights=body.weights, bias=body.phi_bias))
         return {"weights": dict(new.weights), "phi_bias": new.phi_bias}
 
     def decisions(self, limit_text: str | None) -> dict[str, Any] | JSONResponse:
@@ -255,6 +246,9 @@ class AdminApi:
                 return body
         try:
             result = await handler(principal.who, body)
+        except WriteConflict as exc:  # other writers kept changing the settings: nothing was written
+            log.warning("wilton: admin change not made (%s)", exc)
+            return JSONResponse({"detail": f"{exc}; nothing changed: send the change again"}, 409)
         except WriteOutcomeUnknown as exc:  # the write was sent: it may have been applied
             self.service.error("admin", exc)
             return JSONResponse({"detail": "shared state did not answer in time; the change may have been applied: "
