@@ -131,6 +131,32 @@ def test_once_succeeds_applies_and_never_logs_the_password(stub):
     assert "correction: phi_bias 0.0000 → 0.0200" in logs
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("closed", ["proxy", "prometheus"])
+def test_url_credentials_never_reach_the_log(stub, closed):
+    port = closed_port()
+    urls = {name: f"http://user:s3cret@127.0.0.1:{port if name == closed else stub.server_address[1]}"
+            for name in ("proxy", "prometheus")}
+    result = run([sys.executable, "-m", "sidecars.coherence", "--once", "--metrics-port", "0", "--log-level", "debug",
+                  "--proxy-url", urls["proxy"], "--prometheus-url", urls["prometheus"]],
+                 env=clean_env(WILTON_COHERENCE_PASSWORD=PASSWORD))
+    logs = result.stdout + result.stderr
+    assert result.returncode == 1, logs  # the closed port (or httpx's basic auth from the proxy URL) fails it
+    assert "s3cret" not in logs and "Traceback" not in logs
+    assert f"proxy {urls['proxy'].replace('user:s3cret@', '***@')}; " in logs
+    assert f"prometheus {urls['prometheus'].replace('user:s3cret@', '***@')} (" in logs
+    if closed == "prometheus":  # the login worked: its debug line names the proxy
+        assert f"logged in to http://***@127.0.0.1:{stub.server_address[1]} as admin" in logs
+
+
 def test_the_published_default_password_is_not_redacted_into_every_wilton(stub):
     result = run(sidecar(stub, "--once"))  # the development default: the stub refuses it
     assert result.returncode == 1

@@ -464,6 +464,21 @@ def test_unexpected_exceptions_do_not_end_the_loop_nor_flood_the_log(fake, clien
     assert metric(loop, "wilton_coherence_errors_total", stage="loop") == 6
 
 
+def test_an_unexpected_error_naming_a_url_logs_it_without_its_credentials(fake, client, clock, caplog):
+    loop = make_loop(fake, client, clock)
+
+    def boom():
+        raise RuntimeError("cannot reach http://user:s3cret@prom.test:9090/api?token=t0ken")
+
+    loop.iterate = boom
+    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+        run_for(loop, clock, 2)
+    assert "s3cret" not in caplog.text and "t0ken" not in caplog.text
+    assert caplog.text.count("Traceback") == 1
+    assert "RuntimeError: cannot reach http://***@prom.test:9090/api?token=***" in caplog.text
+    assert "again: RuntimeError: cannot reach http://***@prom.test:9090/api?token=***" in caplog.text
+
+
 def test_backoff_is_exponential_and_capped():
     backoff = Backoff(5, 30)
     assert [backoff.next() for _ in range(5)] == [5, 10, 20, 30, 30]

@@ -220,6 +220,14 @@ def test_the_report_names_the_teams_whose_target_is_unknown(tmp_path):
     assert "Teams not judged, target unknown" in text and "t1 (local share 0.0, 12 requests)" in text
 
 
+def test_no_secret_nor_url_credential_reaches_a_report():
+    from sidecars.insight.report import scrub
+
+    text = "Prometheus unreachable at http://user:s3cret@prom:9090/?token=t0ken (ConnectError); password pw-Secret-1"
+    assert scrub(text, ["pw-Secret-1", ""]) == (
+        "Prometheus unreachable at http://***@prom:9090/?token=*** (ConnectError); password ***")
+
+
 def test_numbers_not_among_the_facts_are_flagged():
     facts = analyse(_collected())
     text = "φ is 75% against 0.75; frontier costs 10.0 USD per 1000 requests; cut 2 replicas to save 41.3%"

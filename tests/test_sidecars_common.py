@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import signal
 
 import pytest
 
 from sidecars.common.cli import add_metrics_flags, add_urls, base_url, env, env_flag, port, positive, serve_metrics
-from sidecars.common.cli import redactable, stop_on_signals
+from sidecars.common.cli import Redact, redactable, stop_on_signals
 from sidecars.common.cli import resolve_secret as _secret
+from sidecars.common.redact import exception_line, exception_trace, redact_urls, url_passwords
 
 
 def test_env_treats_empty_as_unset(monkeypatch):
@@ -124,3 +126,67 @@ def test_serve_metrics_reports_a_taken_port():
     assert serve_metrics(Taken(), 9999, "127.0.0.1", False, logging.getLogger("test")) == (False, None)
     assert serve_metrics(Taken(), 9999, "127.0.0.1", True, logging.getLogger("test")) == (True, None)
     assert serve_metrics(Taken(), 0, "127.0.0.1", False, logging.getLogger("test")) == (True, None)
+
+
+# --- URL credentials -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("http://user:s3cret@prom:9090", "http://***@prom:9090"),
+    ("https://user:s3cret@prom.example:9443/prometheus/", "https://***@prom.example:9443/prometheus/"),
+    ("http://token@[::1]:9090/x", "http://***@[::1]:9090/x"),
+    ("http://user:p@ss:w@rd@prom:9090", "http://***@prom:9090"),  # an unencoded "@" in the password
+    ("http://user:pa/ss@prom:9090", "http://***@prom:9090"),  # an unencoded "/" in the password
+    ("http://prom:9090/api?token=s3cret&x&empty=#s3cret", "http://prom:9090/api?token=***&***&empty=***#***"),
+    ("HTTP://U:s3cret@H", "HTTP://***@H"),
+    ("http://127.0.0.1:4000", "http://127.0.0.1:4000"),
+    ("http://prom?", "http://prom?"),
+    ("GET http://u:s3cret@a:1/x failed; 'http://u:s3cret@b:2?k=s3cret' too", "GET http://***@a:1/x failed; 'http://***@b:2?k=***' too"),
+    ("no URL: user@host, a:b", "no URL: user@host, a:b"),
+])
+def test_redact_urls_keeps_scheme_host_port_and_path_only(text, shown):
+    assert redact_urls(text) == shown
+
+
+def test_url_passwords_as_written_and_decoded():
+    assert url_passwords("http://user:s%33cret@h:1", None, "", "http://h:2", "http://[::1") == ["s%33cret", "s3cret"]
+
+
+def test_exception_text_is_redacted_in_its_line_and_traceback():
+    try:
+        raise ValueError("cannot reach http://user:s3cret@prom:9090/api?token=t0ken")
+    except ValueError as exc:
+        line, trace = exception_line(exc), exception_trace(exc)
+    assert line == "ValueError: cannot reach http://***@prom:9090/api?token=***"
+    assert trace.startswith("Traceback (most recent call last):") and trace.endswith(line)
+    assert "s3cret" not in trace and "t0ken" not in trace
+
+
+def test_a_bad_url_with_credentials_is_refused_without_them():
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        base_url("WILTON_T_URL")("http://user:s3cret@host:notaport")
+    assert "s3cret" not in str(info.value)
+    assert "not a usable base URL: 'http://***@host:notaport' (Invalid port: 'notaport')" in str(info.value)
+
+
+def test_the_log_redaction_covers_urls_in_messages_arguments_and_tracebacks():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(Redact(["pw-secret"]))
+    log = logging.getLogger("test.redact")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("proxy %s; prometheus %s", "http://admin:s3cret@proxy:4000", "http://p?token=t0ken")
+        try:
+            raise ConnectionError("http://admin:s3cret@prom:9090 refused the password pw-secret")
+        except ConnectionError:
+            log.exception("unexpected")
+    finally:
+        log.removeHandler(handler)
+        log.propagate = True
+    text = stream.getvalue()
+    assert "s3cret" not in text and "t0ken" not in text and "pw-secret" not in text
+    assert "WARNING proxy http://***@proxy:4000; prometheus http://p?token=***" in text
+    assert "ConnectionError: http://***@prom:9090 refused the password ***" in text

@@ -18,6 +18,7 @@ import httpx
 from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, non_negative, parse_checked
 from sidecars.common.cli import positive, redactable
 from sidecars.common.cli import resolve_secret, serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
+from sidecars.common.redact import redact_urls, url_passwords
 
 from sidecars.coherence.clients import AdminClient, PrometheusReader
 from sidecars.coherence.controller import ControllerSettings
@@ -106,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("the password is empty")
 
     # httpx and httpcore log a request line every interval; never needed
-    setup_logging(args.log_level, [redactable(password, password_source)], quiet=("httpx", "httpcore"))
+    secrets = [redactable(password, password_source), *url_passwords(args.proxy_url, args.prometheus_url)]
+    setup_logging(args.log_level, secrets, quiet=("httpx", "httpcore"))
 
     if password_source == "command line":
         log.warning("the password was given with --password and is visible in the process list; "
@@ -135,8 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = CoherenceLoop(settings, admin, prometheus, metrics, dry_run=args.dry_run, max_backoff=args.max_backoff)
         log.info(
             "wilton-coherence: target φ=%.4f every %.1f s; proxy %s; prometheus %s (%s); user %s; %s",
-            settings.target, settings.interval, args.proxy_url, args.prometheus_url or "off", args.phi_query,
-            args.username, "dry run" if args.dry_run else "applying corrections",
+            settings.target, settings.interval, redact_urls(args.proxy_url), redact_urls(args.prometheus_url) or "off",
+            args.phi_query, args.username, "dry run" if args.dry_run else "applying corrections",
         )
         try:
             code = loop.run(stop, once=args.once)

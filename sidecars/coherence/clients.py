@@ -17,6 +17,7 @@ import httpx
 
 from sidecars.common.http import REQUEST_ERRORS, PrometheusError, SidecarError, prometheus_data
 from sidecars.common.numbers import finite
+from sidecars.common.redact import redact_urls
 
 from sidecars.coherence.controller import Observation
 
@@ -122,7 +123,7 @@ class AdminClient:
         self.logins = 0
 
     def __repr__(self) -> str:  # never show the password
-        return f"AdminClient({self.base_url!r}, username={self.username!r})"
+        return f"AdminClient({redact_urls(self.base_url)!r}, username={self.username!r})"
 
     # --- authentication -------------------------------------------------------------------------
     def login(self) -> None:
@@ -151,7 +152,7 @@ class AdminClient:
             raise AdminError("login answered an unexpected body") from exc
         self._token = _Token(value=value, renew_at=self.clock() + max(0.0, expires_in) * self.RENEW_FRACTION)
         self.logins += 1
-        log.debug("logged in to %s as %s (token valid %.0f s)", self.base_url, self.username, expires_in)
+        log.debug("logged in to %s as %s (token valid %.0f s)", redact_urls(self.base_url), self.username, expires_in)
 
     def _bearer(self) -> str:
         if self._token is None or self.clock() >= self._token.renew_at:

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from sidecars.common.redact import exception_line, exception_trace, redact_urls
+
 from sidecars.coherence.clients import AdminClient, NoData, PrometheusReader, SidecarError, status_bias
 from sidecars.coherence.controller import ControllerSettings, ControllerState, Observation, SetBias, step
 from sidecars.coherence.metrics import CoherenceMetrics
@@ -103,7 +105,7 @@ class CoherenceLoop:
     def _error(self, exc: SidecarError | Exception, stage: str | None = None) -> str:
         stage = stage or getattr(exc, "stage", "observe")
         self.metrics.errors.labels(stage=stage).inc()
-        return f"{stage}: {exc}"
+        return f"{stage}: {redact_urls(str(exc))}"
 
     def _observe(self) -> Reading:
         problems: list[str] = []
@@ -243,10 +245,10 @@ class CoherenceLoop:
 
     # --- the loop ---------------------------------------------------------------------------------
     def _unexpected(self, exc: Exception) -> None:
-        """Log an unexpected error: with its traceback the first time, one line while it repeats."""
-        signature = f"{type(exc).__name__}: {exc}"
+        """Log an unexpected error: with its traceback the first time, one line while it repeats (URLs redacted)."""
+        signature = exception_line(exc)
         if signature != self._last_unexpected:
-            log.exception("unexpected error in an iteration")
+            log.error("unexpected error in an iteration\n%s", exception_trace(exc))
         else:
             log.error("unexpected error in an iteration, again: %s (traceback logged before)", signature)
         self._last_unexpected = signature

@@ -1,7 +1,7 @@
 """What both sidecars' command lines share: environment lookups, argparse types, the flags both
 declare (proxy and Prometheus URLs, metrics server, log level), secrets and the log redaction that
-keeps them out of every line, logging, stop signals, and starting and stopping the sidecar's own
-metrics server."""
+keeps them and URL credentials out of every line, logging, stop signals, and starting and stopping
+the sidecar's own metrics server."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import httpx
+
+from sidecars.common.redact import redact_urls
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -70,7 +72,7 @@ def base_url(env_name: str, *, allow_empty: bool = False) -> Callable[[str], str
         problem = _url_problem(text)
         if problem is not None:
             raise argparse.ArgumentTypeError(
-                f"not a usable base URL: {text!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
+                f"not a usable base URL: {redact_urls(text)!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
                 f"(flag or env {env_name})")
         return text
 
@@ -84,7 +86,7 @@ def _url_problem(text: str) -> str | None:
     try:
         url = httpx.URL(text)
     except httpx.InvalidURL as exc:
-        return str(exc)
+        return redact_urls(str(exc))
     if "://" not in text:
         return "no http:// or https://"
     if url.scheme not in ("http", "https"):
@@ -165,19 +167,34 @@ def redactable(value: str | None, source: str) -> str | None:
 
 
 class Redact(logging.Filter):
-    """No log line ever carries a secret, whatever formats it (secrets under 3 characters are not looked for)."""
+    """No log line ever carries a secret or a URL's credentials, whatever formats it: neither its message
+    nor its traceback (secrets under 3 characters are not looked for; URLs by :func:`redact_urls`)."""
 
     def __init__(self, secrets: Iterable[str | None]):
         super().__init__()
         self.secrets = [s for s in secrets if s and len(s) >= 3]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Replace each secret in the formatted message with ``***``; every record is kept."""
-        message = record.getMessage()
+    def clean(self, text: str) -> str:
+        """``text`` with its URLs redacted and each secret replaced with ``***``."""
+        text = redact_urls(text)
         for secret in self.secrets:
-            if secret in message:
-                message = message.replace(secret, "***")
-                record.msg, record.args = message, None
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Clean the formatted message, the traceback and the stack of the record; every record is kept."""
+        message = record.getMessage()
+        clean = self.clean(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            # formatted here, as the handler's formatter would, so the traceback is cleaned too (formatters
+            # reuse exc_text)
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.clean(record.stack_info)
         return True
 
 

@@ -20,6 +20,7 @@ import httpx
 from sidecars.common.cli import add_log_level, add_metrics_flags, add_urls, env, env_flag, parse_checked, positive
 from sidecars.common.cli import redactable, resolve_secret
 from sidecars.common.cli import serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
+from sidecars.common.redact import redact_urls, url_passwords
 
 from sidecars.insight.collect import InsightAdminClient, RangeReader
 from sidecars.insight.loop import FAILED, InsightJob
@@ -112,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not password:
         parser.error("the password is empty")
 
-    secrets = [redactable(password, password_source), api_key]
+    url_secrets = url_passwords(args.proxy_url, args.prometheus_url)
+    secrets = [redactable(password, password_source), api_key, *url_secrets]
     setup_logging(args.log_level, secrets, quiet=("httpx", "httpcore", "matplotlib", "PIL"))
     for source, what, variable in ((password_source, "password", "WILTON_INSIGHT_PASSWORD"),
                                    (key_source, "API key", "WILTON_INSIGHT_API_KEY")):
@@ -143,12 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_tasks=args.max_tasks,
             band=args.phi_band,
             llm_timeout=args.llm_timeout,
-            secrets=tuple(s for s in (password, api_key) if s),
+            secrets=tuple(s for s in (password, api_key, *url_secrets) if s),
             metrics=metrics,
         )
         log.info("wilton-insight: every %.0f s, %g h of history, %d decisions; proxy %s; prometheus %s; "
-                 "LLM %s (model group %s); reports in %s", args.interval, args.history, args.max_tasks, args.proxy_url,
-                 args.prometheus_url or "off", args.model, model_group, args.out)
+                 "LLM %s (model group %s); reports in %s", args.interval, args.history, args.max_tasks,
+                 redact_urls(args.proxy_url), redact_urls(args.prometheus_url) or "off", args.model, model_group, args.out)
         try:
             return job.run(stop, args.interval, once=args.once)
         finally:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from sidecars.common.http import PrometheusError, SidecarError, prometheus_data
+from sidecars.common.redact import redact_urls
 
 from sidecars.coherence.clients import AdminClient
 from sidecars.insight.analysis import summed_increases
@@ -54,7 +55,7 @@ class RangeReader:
         try:
             response = self.client.get(f"{self.base_url}{path}", params=params)
         except httpx.HTTPError as exc:
-            raise PrometheusError(f"Prometheus unreachable at {self.base_url} ({type(exc).__name__})") from exc
+            raise PrometheusError(f"Prometheus unreachable at {redact_urls(self.base_url)} ({type(exc).__name__})") from exc
         return prometheus_data(response, _series)
 
     def range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:

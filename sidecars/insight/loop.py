@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from sidecars.common.redact import exception_line, exception_trace
+
 from sidecars.insight import llm
 from sidecars.insight.analysis import analyse, unknown_numbers
 from sidecars.insight.collect import InsightAdminClient, RangeReader, collect
@@ -113,8 +115,8 @@ class InsightJob:
             try:
                 status = self.run_once()
             except Exception as exc:  # the loop must survive anything a run throws; one line, traceback at DEBUG
-                log.error("unexpected error in a run: %s: %s", type(exc).__name__, exc,
-                          exc_info=log.isEnabledFor(logging.DEBUG))
+                trace = "\n" + exception_trace(exc) if log.isEnabledFor(logging.DEBUG) else ""
+                log.error("unexpected error in a run: %s%s", exception_line(exc), trace)
                 self.metrics.runs.labels(result="failed").inc()
                 status = FAILED
             if once:

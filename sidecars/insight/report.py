@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sidecars.common.redact import redact_urls
+
 from sidecars.insight import charts
 
 NO_DATA = "—"
@@ -98,7 +100,8 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Belt and braces: no secret (password, API key) ever reaches a report."""
+    """Belt and braces: no secret (password, API key, a URL's credentials) ever reaches a report."""
+    text = redact_urls(text)
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
