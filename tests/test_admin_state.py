@@ -12,17 +12,19 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from wilton_plugin.admin import api as admin_api
 from wilton_plugin.admin import load_admin_config, mount_admin_routes
 from wilton_plugin.admin.api import dummy_hash
 from wilton_plugin.admin.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, hash_password, parse_hash
 from wilton_plugin.core.engine import RuntimeSettings
-from wilton_plugin.devstack import demo_config
+from wilton_plugin.devstack import demo_config, free_port
 from wilton_plugin.service import WiltonService
 from wilton_plugin.settings import parse_settings
 from wilton_plugin.state import REDIS_TIMEOUT_S
-from wilton_plugin.state_runtime import CAS_ATTEMPTS
+from wilton_plugin.state_runtime import CAS_ATTEMPTS, parse_runtime
 
 SECRET = "s" * 64
 MASTER = "sk-master-0123456789"
@@ -117,6 +119,100 @@ async def test_a_write_that_times_out_says_it_may_have_been_applied(redis_client
     assert (await service.store.read_runtime()).phi_target == 0.5  # it was
     lines = [rec.getMessage() for rec in caplog.records if rec.name == "wilton.audit"]
     assert len(lines) == 1 and "outcome unknown" in lines[0] and '"new": 0.5' in lines[0]
+
+
+class ReplyCutter:
+    """A TCP proxy to Redis that cuts the connection instead of relaying the answer to the first ``cuts``
+    scripts run (EVALSHA): Redis ran the write, the client never hears back."""
+
+    def __init__(self, redis_port: int, cuts: int) -> None:
+        self.redis_port, self.cuts = redis_port, cuts
+        self.tasks: set[asyncio.Task] = set()
+
+    async def __aenter__(self) -> ReplyCutter:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.server.wait_closed()
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
+        cut = asyncio.Event()  # set when the command just forwarded is a script to cut the answer of
+
+        async def to_redis():
+            while data := await reader.read(65536):
+                if b"EVALSHA" in data.upper() and self.cuts > 0:
+                    cut.set()
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def to_client():
+            while data := await up_reader.read(65536):
+                if cut.is_set() and data.startswith(b"-NOSCRIPT"):  # not run: redis-py loads it and sends it again
+                    cut.clear()
+                elif cut.is_set():  # Redis answered: the script ran
+                    self.cuts -= 1
+                    writer.transport.abort()
+                    up_writer.close()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        pumps = [asyncio.create_task(to_redis()), asyncio.create_task(to_client())]
+        self.tasks.update(pumps)
+        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        for pump in pumps:
+            pump.cancel()
+        writer.close()
+        up_writer.close()
+
+
+async def test_a_write_that_lost_its_connection_after_being_sent_says_it_may_have_been_applied(redis_server, caplog):
+    no_retry = Retry(NoBackoff(), 0)  # the client's own re-sends are the next test's matter
+    refused = aioredis.Redis(host="127.0.0.1", port=free_port(), retry=no_retry)  # before sending: no connection
+    app, service = _app(refused)
+    async with _client(app) as c:
+        r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
+    await refused.aclose()
+    assert r.status_code == 503 and "nothing changed" in r.json()["detail"]
+
+    async with ReplyCutter(redis_server.port, cuts=1) as cutter:
+        client = aioredis.Redis(host="127.0.0.1", port=cutter.port, retry=no_retry)
+        app, service = _app(client)
+        logging.getLogger("wilton.audit").addHandler(caplog.handler)
+        try:
+            async with _client(app) as c:
+                r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
+        finally:
+            logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+        await client.aclose()
+        assert cutter.cuts == 0  # the answer was cut
+    assert r.status_code == 503 and "may have been applied" in r.json()["detail"]
+    assert "nothing changed" not in r.json()["detail"] and "ConnectionError" in r.json()["detail"]
+    direct = aioredis.Redis(host="127.0.0.1", port=redis_server.port)
+    assert parse_runtime(await direct.get(service.store.runtime_key)).phi_target == 0.5  # it was applied
+    await direct.aclose()
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "wilton.audit"]
+    assert len(lines) == 1 and "outcome unknown" in lines[0] and '"new": 0.5' in lines[0]
+
+
+async def test_a_write_redis_py_sends_again_after_a_lost_answer_is_applied_once(redis_server):
+    async with ReplyCutter(redis_server.port, cuts=1) as cutter:
+        client = aioredis.Redis(host="127.0.0.1", port=cutter.port)  # redis-py's default: re-send on a lost connection
+        app, _ = _app(client)
+        async with _client(app) as c:
+            r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
+            status = (await c.get("/wilton/status", headers=H)).json()
+        await client.aclose()
+        assert cutter.cuts == 0
+    assert r.status_code == 200 and r.json() == {"phi_target": 0.5, "team": None, "previous": 0.75}
+    assert [(e["what"], e["new"]) for e in status["last_changes"]] == [("phi_target", 0.5)]  # once
 
 
 async def test_admin_change_repairs_a_malformed_runtime(redis_client):

@@ -6,6 +6,13 @@ settings and their audit entries only if the key still holds the value that was 
 meanwhile by another worker or replica is therefore never overwritten: the caller reads again and
 re-applies its edit (``RedisStore.update_runtime``). A write that the client sent twice (redis-py
 re-sends a command whose connection failed) finds its own revision and is applied once.
+
+Failures are told apart by when they happen. Until the write is handed to the client (the read, the
+edit) nothing was sent: the error is raised as it is, and nothing changed. Once it is handed over,
+a broken connection or a missing answer raises ``WriteOutcomeUnknown``: the command may have reached
+Redis, run, and lost only its reply — even a refused reconnect can follow such a send, since redis-py
+re-sends after a connection error. An error reply from Redis (``ResponseError``) means the script ran
+no write.
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.errors import StateError
@@ -45,6 +55,10 @@ return 1
 """
 
 
+# Failures of a write already handed to the client (OSError holds TimeoutError, raised by wait_for).
+_SENT_FAILURES = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
 class WriteOutcomeUnknown(StateError):
     """A shared write was sent but not answered: Redis may or may not have applied it."""
 
@@ -63,6 +77,8 @@ async def publish_runtime(script: Any, keys: Sequence[str], expected: bytes | st
         written = await asyncio.wait_for(script(keys=list(keys), args=args), timeout)
     except TimeoutError as exc:
         raise WriteOutcomeUnknown(f"Redis did not answer within {timeout}s") from exc
+    except _SENT_FAILURES as exc:
+        raise WriteOutcomeUnknown(f"the connection to Redis failed once the write was sent ({type(exc).__name__})") from exc
     return int(written) != 0
 
 

@@ -129,10 +129,9 @@ class AdminApi:
 
         try:
             runtime, entries = await self.service.store.update_runtime(audited)
-        except WriteOutcomeUnknown:
+        except WriteOutcomeUnknown as exc:
             for entry in tried:
-                audit_log.warning("wilton audit (outcome unknown: Redis did not answer in time) %s",
-                                  json.dumps(entry, sort_keys=True))
+                audit_log.warning("wilton audit (outcome unknown: %s) %s", exc, json.dumps(entry, sort_keys=True))
             raise
         for entry in entries:
             audit_log.info("wilton audit %s", json.dumps(entry, sort_keys=True))
@@ -251,9 +250,9 @@ class AdminApi:
             return JSONResponse({"detail": f"{exc}; nothing changed: send the change again"}, 409)
         except WriteOutcomeUnknown as exc:  # the write was sent: it may have been applied
             self.service.error("admin", exc)
-            return JSONResponse({"detail": "shared state did not answer in time; the change may have been applied: "
+            return JSONResponse({"detail": f"shared state: {exc}; the change may have been applied: "
                                            "check GET /wilton/status"}, 503)
-        except Exception as exc:  # Redis away before or during the atomic write: nothing was changed, say so
+        except Exception as exc:  # Redis away before the write was sent, or it answered an error: nothing changed
             self.service.error("admin", exc)
             return JSONResponse({"detail": f"shared state unavailable ({type(exc).__name__}); nothing changed"}, 503)
         return result if isinstance(result, JSONResponse) else JSONResponse(result)
