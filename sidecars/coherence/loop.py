@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from sidecars.common.backoff import Backoff
 from sidecars.common.redact import exception_line, exception_trace, redact_urls
 
 from sidecars.coherence.clients import AdminClient, NoData, PrometheusReader, SidecarError, status_bias
@@ -31,24 +32,6 @@ log = logging.getLogger("wilton.coherence")
 
 #: a bias read back from the proxy that differs by more than this was changed by someone else
 BIAS_TOLERANCE = 1e-6
-
-
-class Backoff:
-    """Exponential backoff: ``base, 2·base, 4·base, …`` capped at ``cap``; ``reset()`` on success."""
-
-    def __init__(self, base: float, cap: float, factor: float = 2.0):
-        self.base = base
-        self.cap = max(cap, base)
-        self.factor = factor
-        self.failures = 0
-
-    def next(self) -> float:
-        delay = min(self.cap, self.base * self.factor**self.failures)
-        self.failures += 1
-        return delay
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """Collect the facts' raw material: Prometheus range queries and the proxy's decision log.
 
 Thin glue over HTTP. Every source may fail on its own: its problem is recorded as one line in
-``problems`` and the rest is still collected, so a report can always be written.
+``problems`` (which the job logs, once while it lasts) and the rest is still collected, so a report
+can always be written.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -19,8 +19,6 @@ from sidecars.common.redact import redact_urls
 
 from sidecars.coherence.clients import AdminClient
 from sidecars.insight.analysis import summed_increases
-
-log = logging.getLogger("wilton.insight")
 
 LOCAL = 'tier=~"selfhost|edge"'
 #: the most points a range query asks for (Prometheus allows 11,000)
@@ -131,7 +129,6 @@ def collect(
             collected["prometheus_ok"] = True
         except SidecarError as exc:
             collected["problems"].append(f"Prometheus: {exc}; no φ history, counts or latency in this report")
-            log.warning("Prometheus: %s", exc)
     if admin is not None and max_tasks > 0:
         try:
             body = admin.decisions(max_tasks)
@@ -140,7 +137,6 @@ def collect(
             collected["decisions_ok"] = True
         except SidecarError as exc:
             collected["problems"].append(f"decision log: {exc}")
-            log.warning("decision log: %s", exc)
         else:
             _collect_team_targets(admin, collected)
     return collected
@@ -161,4 +157,3 @@ def _collect_team_targets(admin: InsightAdminClient, collected: dict[str, Any]) 
             return
         problem = f"GET /wilton/status: team_targets is a {type(targets).__name__}, not an object"
     collected["problems"].append(f"team targets: {problem}; no team is judged against its target in this report")
-    log.warning("team targets: %s", problem)

@@ -5,6 +5,11 @@ but a source (Prometheus, the decision log, the team targets of /wilton/status) 
 (the report says which), ``1`` nothing could be collected or the report could not be written. The
 LLM being unavailable or answering garbage does not change the status: the report then says, in
 one line, why it has no recommendations.
+
+The loop runs every interval. After a failed run (status 1, or an unexpected error) it retries
+sooner, backing off: ``FIRST_RETRY_S``, then twice as long each time, never longer than the
+interval; a partial run is a written report and waits the interval. A problem (failed or partial)
+is logged when it starts or changes, at DEBUG while it repeats, and its end with one line.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from sidecars.common.backoff import Backoff
 from sidecars.common.redact import exception_line, exception_trace
 
 from sidecars.insight import llm
@@ -31,6 +37,20 @@ from sidecars.insight.report import write_report
 log = logging.getLogger("wilton.insight")
 
 OK, FAILED, PARTIAL = 0, 1, 3
+
+#: seconds before the first retry after a failed run (then doubling, never longer than the interval)
+FIRST_RETRY_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run: its status, the Markdown report written (if any), and why it failed or is partial."""
+
+    status: int
+    report: Path | None = None
+    problem: str | None = None
+    recommendations: int = 0
+    trace: str | None = None  # an unexpected error's traceback (URLs redacted), logged at DEBUG
 
 
 @dataclass
@@ -51,9 +71,17 @@ class InsightJob:
     secrets: tuple[str, ...] = ()
     metrics: InsightMetrics = field(default_factory=InsightMetrics)
     clock: Callable[[], float] = time.time
+    first_retry: float = FIRST_RETRY_S
+    # the problem being reported, so it is logged once: its kind ("failing", "partial"), its line, its runs
+    _kind: str | None = field(default=None, init=False, repr=False)
+    _problem: str | None = field(default=None, init=False, repr=False)
+    _runs: int = field(default=0, init=False, repr=False)
 
     def run_once(self) -> int:
-        """One run; the exit status (see the module docstring)."""
+        """One run, logged (a problem only when it is new); the exit status (see the module docstring)."""
+        return self._log(self._run()).status
+
+    def _run(self) -> RunResult:
         started = time.monotonic()
         now = self.clock()
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -92,35 +120,70 @@ class InsightJob:
         except OSError as exc:
             self.metrics.errors.labels(stage="write").inc()
             self.metrics.runs.labels(result="failed").inc()
-            log.error("cannot write the report in %s: %s", self.out, exc.strerror or exc)
-            return FAILED
+            return RunResult(FAILED, problem=f"cannot write the report in {self.out}: {exc.strerror or exc}")
         finally:
             self.metrics.duration.set(time.monotonic() - started)
         self.metrics.recommendations.set(len(recommendations))
         self.metrics.unverified.set(sum(len(r["unverified_numbers"]) for r in recommendations))
         if not anything:
             self.metrics.runs.labels(result="failed").inc()
-            log.error("nothing could be collected (%s); wrote %s with that note", "; ".join(facts["notes"]), paths["md"])
-            return FAILED
+            return RunResult(FAILED, paths["md"], f"nothing could be collected ({'; '.join(facts['notes'])})")
         self.metrics.last_success.set(self.clock())
         status = PARTIAL if facts["notes"] else OK
         self.metrics.runs.labels(result="partial" if status == PARTIAL else "ok").inc()
-        log.info("wrote %s (%d recommendations%s)", paths["md"], len(recommendations),
-                 "; partial: " + "; ".join(facts["notes"]) if facts["notes"] else "")
-        return status
+        return RunResult(status, paths["md"], "; ".join(facts["notes"]) or None, len(recommendations))
+
+    def _attempt(self) -> RunResult:
+        """One run, whatever it throws: an unexpected error is a failed run (counted; logged by :meth:`_log`)."""
+        try:
+            return self._run()
+        except Exception as exc:  # the loop must survive anything a run throws
+            self.metrics.runs.labels(result="failed").inc()
+            return RunResult(FAILED, problem=f"unexpected error in a run: {exception_line(exc)}",
+                             trace=exception_trace(exc))
+
+    def _log(self, result: RunResult, retry_in: float | None = None) -> RunResult:
+        """Log a run: a failure or a partial report when it starts or changes (at DEBUG while it repeats),
+        one line when it ends, and every report written."""
+        kind = {FAILED: "failing", PARTIAL: "partial"}.get(result.status)
+        if self._kind is not None and self._kind != kind:
+            log.info("recovered: no longer %s, after %d run(s)", self._kind, self._runs)
+        new = (kind, result.problem) != (self._kind, self._problem)
+        self._runs = self._runs + 1 if kind is not None and kind == self._kind else 1
+        self._kind, self._problem = kind, result.problem
+        retry = f"; next try in {retry_in:.0f} s" if retry_in is not None else ""
+        if result.status == FAILED:
+            wrote = f"; wrote {result.report} with that note" if result.report is not None else ""
+            if new:
+                log.error("run failed: %s%s%s (logged again when it changes or ends)", result.problem, wrote, retry)
+                if result.trace:
+                    log.debug("%s", result.trace)
+            else:
+                log.debug("still failing (%d runs): %s%s%s", self._runs, result.problem, wrote, retry)
+            return result
+        if result.status == PARTIAL:
+            if new:
+                log.warning("partial report: %s (logged again when it changes or ends)", result.problem)
+            else:
+                log.debug("still partial (%d runs): %s", self._runs, result.problem)
+        log.info("wrote %s (%d recommendations%s)", result.report, result.recommendations,
+                 "; partial" if result.status == PARTIAL else "")
+        return result
 
     def run(self, stop: threading.Event, interval: float, *, once: bool = False) -> int:
-        """Run every ``interval`` seconds until ``stop``; ``once``: one run and its status."""
+        """Run every ``interval`` seconds until ``stop`` (its ``wait`` is the sleep, which ``stop`` ends),
+        sooner after a failed run, backing off up to ``interval``; ``once``: one run and its status."""
+        backoff = Backoff(min(self.first_retry, interval), interval)
         while not stop.is_set():
-            try:
-                status = self.run_once()
-            except Exception as exc:  # the loop must survive anything a run throws; one line, traceback at DEBUG
-                trace = "\n" + exception_trace(exc) if log.isEnabledFor(logging.DEBUG) else ""
-                log.error("unexpected error in a run: %s%s", exception_line(exc), trace)
-                self.metrics.runs.labels(result="failed").inc()
-                status = FAILED
+            result = self._attempt()
             if once:
-                return status
-            stop.wait(interval)
+                return self._log(result).status
+            if result.status == FAILED:
+                delay = backoff.next()
+            else:
+                backoff.reset()
+                delay = interval
+            self._log(result, retry_in=delay if result.status == FAILED else None)
+            stop.wait(delay)
         log.info("stopped")
         return OK
