@@ -6,6 +6,7 @@ import random
 
 import litellm
 import pytest
+from litellm.types.router import RoutingContext
 from prometheus_client import CollectorRegistry
 
 from wilton_plugin.metrics import Metrics
@@ -141,3 +142,25 @@ async def test_a_request_whose_every_attempt_fails_gives_its_debt_back():
         litellm.callbacks = saved
     assert left_pending == 4  # what the hook is for: without it every request leaked one debt change
     assert service.store.debts.get("global", 0.0) == 0.0
+
+
+class _FrontierOnly:
+    """A LiteLLM routing plugin (``Router(plugins=[...])``): a policy leaving only the frontier model."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def run(self, context: RoutingContext) -> RoutingContext:
+        self.runs += 1
+        context.candidate_models = [m for m in context.candidate_models if m == "openai/gpt-4o"]
+        return context
+
+
+async def test_litellm_routing_plugins_narrow_a_wilton_group_as_they_narrow_any_other():
+    # LiteLLM runs its plugins in the pre-routing step of the routing call Wilton replaces: Wilton
+    # must run that step too, or a plugin's policy (budget, data residency) is bypassed on its groups.
+    plugin = _FrontierOnly()
+    router = litellm.Router(model_list=MODEL_LIST, plugins=[plugin])
+    ensure_installed(router, _service(CollectorRegistry()))
+    assert await _ids(router, 8) == ["f"] * 8
+    assert plugin.runs == 8

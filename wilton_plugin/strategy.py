@@ -40,7 +40,7 @@ class WiltonRoutingStrategy(CustomRoutingStrategyBase):
     ) -> Any:
         """Pick a deployment for ``model`` (LiteLLM's signature)."""
         request_kwargs = request_kwargs if request_kwargs is not None else {}
-        if specific_deployment or not self.service.manages(model):
+        if specific_deployment or not self.service.manages(model) or self._rewritten_by_litellm(model, request_kwargs):
             return await Router.async_get_available_deployment(
                 self.router,
                 model=model,
@@ -49,6 +49,21 @@ class WiltonRoutingStrategy(CustomRoutingStrategyBase):
                 input=input,
                 specific_deployment=specific_deployment,
             )
+        # LiteLLM's pre-routing step, as its own routing call runs it: its plugins narrow the candidates
+        # (a budget or residency policy), session keys are stamped. No strategy claims this group
+        # (checked above), so the step leaves the model as it is.
+        rewritten = await self.router.async_pre_routing_hook(
+            model=model, request_kwargs=request_kwargs, messages=messages, input=input,
+            specific_deployment=specific_deployment,
+        )
+        if rewritten is not None:  # not expected (no strategy claims the group): LiteLLM routes it, step and all
+            self.service.error("route", RuntimeError("LiteLLM's pre-routing step rewrote a Wilton group"),
+                               f"model_group={model}")
+            return await Router.async_get_available_deployment(
+                self.router, model=model, request_kwargs=request_kwargs, messages=messages, input=input,
+                specific_deployment=specific_deployment,
+            )
+        self.router._restore_client_ceiling_no_tier_pins(request_kwargs)
         healthy = await self.router.async_get_healthy_deployments(
             model=model,
             request_kwargs=request_kwargs,
@@ -71,6 +86,12 @@ class WiltonRoutingStrategy(CustomRoutingStrategyBase):
             if self.service.metrics is not None:
                 self.service.metrics.decisions.labels(tier=_tier_of(chosen), reason="fallback").inc()
             return chosen
+
+    def _rewritten_by_litellm(self, model: str, request_kwargs: dict) -> bool:
+        """True when one of LiteLLM's pre-routing strategies (auto, complexity, adaptive or quality
+        router) is registered under ``model``: it picks the group, so LiteLLM routes the request."""
+        return self.router._select_pre_routing_strategy(self.router.get_model_from_alias(model=model) or model,
+                                                        request_kwargs) is not None
 
     def get_available_deployment(  # type: ignore[override]
         self,
