@@ -5,6 +5,7 @@ The proxy's admin API and Prometheus are a small stdlib HTTP server on a free lo
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ class Stub(ThreadingHTTPServer):
         self.bias = 0.0
         self.puts: list[float] = []
         self.hits = 0
+        self.prometheus_auth: list[str | None] = []  # the Authorization header of each Prometheus query
         self.lock = threading.Lock()
 
     @property
@@ -61,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.hits += 1
         if self.path.startswith("/api/v1/query"):
+            with self.server.lock:
+                self.server.prometheus_auth.append(self.headers.get("Authorization"))
             # like Prometheus for an expression: evaluated at `time` (else now), and timestamp() of an
             # expression's result is its evaluation time; φ is 0.6
             params = parse_qs(urlsplit(self.path).query)
@@ -141,20 +145,47 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("closed", ["proxy", "prometheus"])
-def test_url_credentials_never_reach_the_log(stub, closed):
+def test_prometheus_url_credentials_are_sent_as_basic_auth_and_never_reach_the_log(stub, closed):
     port = closed_port()
-    urls = {name: f"http://user:s3cret@127.0.0.1:{port if name == closed else stub.server_address[1]}"
-            for name in ("proxy", "prometheus")}
+    ports = {name: port if name == closed else stub.server_address[1] for name in ("proxy", "prometheus")}
+    prometheus_url = f"http://user:s3cret@127.0.0.1:{ports['prometheus']}"
     result = run([sys.executable, "-m", "sidecars.coherence", "--once", "--metrics-port", "0", "--log-level", "debug",
-                  "--proxy-url", urls["proxy"], "--prometheus-url", urls["prometheus"]],
+                  "--proxy-url", f"http://127.0.0.1:{ports['proxy']}", "--prometheus-url", prometheus_url],
                  env=clean_env(WILTON_COHERENCE_PASSWORD=PASSWORD))
     logs = result.stdout + result.stderr
-    assert result.returncode == 1, logs  # the closed port (or httpx's basic auth from the proxy URL) fails it
+    assert result.returncode == 1, logs  # the closed port fails it (and the stub's status φ has no age)
     assert "s3cret" not in logs and "Traceback" not in logs
-    assert f"proxy {urls['proxy'].replace('user:s3cret@', '***@')}; " in logs
-    assert f"prometheus {urls['prometheus'].replace('user:s3cret@', '***@')} (" in logs
-    if closed == "prometheus":  # the login worked: its debug line names the proxy
-        assert f"logged in to http://***@127.0.0.1:{stub.server_address[1]} as admin" in logs
+    assert f"prometheus http://***@127.0.0.1:{ports['prometheus']} (" in logs
+    if closed == "proxy":  # Prometheus answered, with the URL's credentials as basic auth
+        assert stub.prometheus_auth and set(stub.prometheus_auth) == {
+            "Basic " + base64.b64encode(b"user:s3cret").decode()}
+
+
+@pytest.mark.parametrize(("module", "where"), [
+    ("sidecars.coherence", "--username and WILTON_COHERENCE_PASSWORD or --password-file"),
+    ("sidecars.insight", "--username and WILTON_INSIGHT_PASSWORD or --password-file (admin API) and "
+                         "WILTON_INSIGHT_API_KEY or --api-key-file (the LLM call)"),
+])
+@pytest.mark.parametrize(("value", "shown"), [
+    ("http://user:pw-Leak-7@proxy:4000", "http://***@proxy:4000"),
+    ("https://pw-Leak-7@proxy.example/base/", "https://***@proxy.example/base/"),  # a user name alone: basic auth too
+])
+def test_credentials_in_the_proxy_url_are_a_one_line_usage_error_without_them(module, where, value, shown, tmp_path):
+    prog = "wilton-" + module.rpartition(".")[2]
+    out = str(tmp_path)  # were the URL accepted, insight's report would go here, not into the repository
+    for how, cmd, env in [("flag", [sys.executable, "-m", module, "--once", "--proxy-url", value],
+                           clean_env(WILTON_INSIGHT_OUT=out)),
+                          ("env", [sys.executable, "-m", module, "--once"],
+                           clean_env(WILTON_INSIGHT_OUT=out, WILTON_PROXY_URL=value))]:
+        result = run(cmd, env=env)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (how, result.stderr)
+        assert "pw-Leak-7" not in result.stdout + result.stderr, how
+        (line,) = [x for x in result.stderr.splitlines() if "error:" in x]
+        assert line == (
+            f"{prog}: error: argument --proxy-url: not a usable base URL: {shown!r} (it carries USER:PASSWORD@, "
+            "which httpx would send as basic auth in place of the bearer token: every authenticated call would be "
+            "refused); expected http(s)://HOST[:PORT][/PATH] (flag or env WILTON_PROXY_URL); without credentials, "
+            f"which go in {where}"), how
 
 
 def test_the_published_default_password_is_not_redacted_into_every_wilton(stub):

@@ -79,10 +79,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     ("prometheus", "Prometheus: Prometheus unreachable at http://***@127.0.0.1:{port} (ConnectError)"),
     ("proxy", "decision log: proxy unreachable at login: ConnectError"),
 ])
-def test_url_credentials_never_reach_the_log_nor_the_report(stub, tmp_path, closed, note):
+def test_prometheus_url_credentials_never_reach_the_log_nor_the_report(stub, tmp_path, closed, note):
     port = closed_port()
-    urls = {name: f"http://user:s3cret@127.0.0.1:{port if name == closed else stub.server_address[1]}"
-            for name in ("proxy", "prometheus")}
+    ports = {name: port if name == closed else stub.server_address[1] for name in ("proxy", "prometheus")}
+    # only the Prometheus URL may carry credentials (the proxy URL's are refused at start)
+    urls = {"proxy": f"http://127.0.0.1:{ports['proxy']}",
+            "prometheus": f"http://user:s3cret@127.0.0.1:{ports['prometheus']}"}
     result = subprocess.run(
         [sys.executable, "-m", "sidecars.insight", "--once", "--log-level", "debug", "--history", "1",
          "--proxy-url", urls["proxy"], "--prometheus-url", urls["prometheus"], "--out", str(tmp_path)],
@@ -95,6 +97,6 @@ def test_url_credentials_never_reach_the_log_nor_the_report(stub, tmp_path, clos
     for name, text in {"log": logs, **report}.items():
         assert "s3cret" not in text, name
     assert "Traceback" not in logs
-    assert f"proxy {urls['proxy'].replace('user:s3cret@', '***@')}; " in logs
+    assert f"proxy {urls['proxy']}; " in logs
     assert f"prometheus {urls['prometheus'].replace('user:s3cret@', '***@')}; " in logs
     assert note.format(port=port) in report["latest.md"] and note.format(port=port) in logs

@@ -52,7 +52,7 @@ def test_base_url_refuses_what_httpx_would_fail_on_at_every_request(text, proble
 def test_a_bad_url_from_the_environment_is_a_usage_error(monkeypatch, capsys):
     def parser():
         p = argparse.ArgumentParser(prog="t")
-        add_urls(p, prometheus_when_empty="nothing")
+        add_urls(p, prometheus_when_empty="nothing", proxy_credentials="--password")
         return p
 
     monkeypatch.setenv("WILTON_PROXY_URL", "http://host:notaport")
@@ -69,7 +69,7 @@ def test_shared_flags_read_their_environment(monkeypatch):
     monkeypatch.setenv("WILTON_T_METRICS_PORT", "1234")
     monkeypatch.delenv("WILTON_T_METRICS_ADDR", raising=False)
     parser = argparse.ArgumentParser()
-    add_urls(parser, prometheus_when_empty="nothing")
+    add_urls(parser, prometheus_when_empty="nothing", proxy_credentials="--password")
     add_metrics_flags(parser, "WILTON_T", default_port="9999", port_note="; a note")
     args = parser.parse_args([])
     assert (args.proxy_url, args.prometheus_url, args.metrics_port, args.metrics_addr) == (
@@ -167,6 +167,17 @@ def test_a_bad_url_with_credentials_is_refused_without_them():
         base_url("WILTON_T_URL")("http://user:s3cret@host:notaport")
     assert "s3cret" not in str(info.value)
     assert "not a usable base URL: 'http://***@host:notaport' (Invalid port: 'notaport')" in str(info.value)
+
+
+def test_a_url_with_credentials_is_refused_only_where_they_would_replace_the_bearer_token():
+    proxy, prometheus = base_url("WILTON_T_URL", credentials="--password"), base_url("WILTON_T_URL")
+    for text in ("http://user:s3cret@host:4000", "http://s3cret@host", "http://:s3cret@host"):
+        assert prometheus(text) == text  # basic auth, for a Prometheus behind it
+        with pytest.raises(argparse.ArgumentTypeError) as info:
+            proxy(text)
+        assert "s3cret" not in str(info.value) and "'http://***@host" in str(info.value)
+        assert str(info.value).endswith("(flag or env WILTON_T_URL); without credentials, which go in --password")
+    assert proxy("http://@host:4000") == "http://@host:4000"  # empty user information: httpx sends no basic auth
 
 
 def test_the_log_redaction_covers_urls_in_messages_arguments_and_tracebacks():

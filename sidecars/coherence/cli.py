@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-file (default: the development password 'wilton')")
     add("--password-file", default=None, metavar="PATH",
         help="read the password from this file (env WILTON_COHERENCE_PASSWORD_FILE)")
-    add_urls(p, prometheus_when_empty="use the proxy's /wilton/status only")
+    add_urls(p, prometheus_when_empty="use the proxy's /wilton/status only",
+             proxy_credentials="--username and WILTON_COHERENCE_PASSWORD or --password-file")
     add("--phi-query", default=env("WILTON_COHERENCE_PHI_QUERY", DEFAULT_PHI_QUERY),
         help=f"PromQL giving the global φ as one series (env WILTON_COHERENCE_PHI_QUERY; default {DEFAULT_PHI_QUERY})")
     add("--dry-run", action="store_true", default=env_flag("WILTON_COHERENCE_DRY_RUN"),

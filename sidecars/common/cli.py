@@ -59,24 +59,36 @@ def port(text: str) -> int:
     return value
 
 
-def base_url(env_name: str, *, allow_empty: bool = False) -> Callable[[str], str]:
+def base_url(env_name: str, *, allow_empty: bool = False, credentials: str | None = None) -> Callable[[str], str]:
     """argparse type: an ``http``/``https`` URL with a host (and a valid port), returned as given.
 
-    ``allow_empty``: the empty string is accepted too (it switches the feature off). The message names
-    ``env_name``, as argparse also runs a default read from the environment through the type.
+    ``allow_empty``: the empty string is accepted too (it switches the feature off). ``credentials``: where
+    the credentials go instead of the URL, which must then carry none: httpx sends a URL's
+    ``user:password@`` as basic auth, which replaces the bearer token of every authenticated call. The
+    message names ``env_name``, as argparse also runs a default read from the environment through the type.
     """
 
     def parse(text: str) -> str:
         if allow_empty and text == "":
             return text
-        problem = _url_problem(text)
+        problem, where = _url_problem(text), ""
+        if problem is None and credentials is not None and _has_credentials(text):
+            problem = ("it carries USER:PASSWORD@, which httpx would send as basic auth in place of the bearer token: "
+                       "every authenticated call would be refused")
+            where = f"; without credentials, which go in {credentials}"
         if problem is not None:
             raise argparse.ArgumentTypeError(
                 f"not a usable base URL: {redact_urls(text)!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
-                f"(flag or env {env_name})")
+                f"(flag or env {env_name}){where}")
         return text
 
     return parse
+
+
+def _has_credentials(text: str) -> bool:
+    """Whether httpx would send basic auth for the URL ``text`` (a user name or a password in it)."""
+    url = httpx.URL(text)
+    return bool(url.username or url.password)
 
 
 def _url_problem(text: str) -> str | None:
@@ -117,15 +129,21 @@ def add_log_level(parser: argparse.ArgumentParser, env_name: str) -> None:
                         type=str.upper, help=f"log level (env {env_name}; default INFO)")
 
 
-def add_urls(parser: argparse.ArgumentParser, prometheus_when_empty: str) -> None:
+def add_urls(parser: argparse.ArgumentParser, prometheus_when_empty: str, proxy_credentials: str) -> None:
     """Add ``--proxy-url`` and ``--prometheus-url`` (env ``WILTON_PROXY_URL``, ``WILTON_PROMETHEUS_URL``), both
-    checked by :func:`base_url` (a bad one, from the flag or the environment, is a usage error: exit 2)."""
+    checked by :func:`base_url` (a bad one, from the flag or the environment, is a usage error: exit 2).
+
+    The proxy URL may not carry credentials (``proxy_credentials`` says where they go instead); the Prometheus
+    URL may, for a Prometheus behind basic auth.
+    """
     parser.add_argument("--proxy-url", default=env("WILTON_PROXY_URL", "http://127.0.0.1:4000"),
-                        type=base_url("WILTON_PROXY_URL"), metavar="URL",
-                        help="the proxy's base URL (env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
+                        type=base_url("WILTON_PROXY_URL", credentials=proxy_credentials), metavar="URL",
+                        help="the proxy's base URL, without credentials "
+                        "(env WILTON_PROXY_URL; default http://127.0.0.1:4000)")
     parser.add_argument("--prometheus-url", default=env("WILTON_PROMETHEUS_URL", "http://127.0.0.1:9090"),
                         type=base_url("WILTON_PROMETHEUS_URL", allow_empty=True), metavar="URL",
-                        help=f"Prometheus base URL; empty: {prometheus_when_empty} "
+                        help="Prometheus base URL, USER:PASSWORD@ allowed (basic auth); "
+                        f"empty: {prometheus_when_empty} "
                         "(env WILTON_PROMETHEUS_URL; default http://127.0.0.1:9090)")
 
 

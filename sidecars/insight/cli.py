@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--phi-band", type=_band, default=env("WILTON_INSIGHT_PHI_BAND", "0.05"),
         help="φ is out of band when further than this from the target (env WILTON_INSIGHT_PHI_BAND; default 0.05, "
         "as the WiltonPhiOutOfBand alert)")
-    add_urls(p, prometheus_when_empty="no φ history, counts or latency")
+    add_urls(p, prometheus_when_empty="no φ history, counts or latency",
+             proxy_credentials="--username and WILTON_INSIGHT_PASSWORD or --password-file (admin API) and "
+             "WILTON_INSIGHT_API_KEY or --api-key-file (the LLM call)")
     add("--out", default=env("WILTON_INSIGHT_OUT", "reports"), metavar="DIR",
         help="directory of the reports (env WILTON_INSIGHT_OUT; default reports/)")
     add("--once", action="store_true", default=env_flag("WILTON_INSIGHT_ONCE"),
