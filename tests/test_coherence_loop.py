@@ -252,8 +252,9 @@ def test_one_iteration_corrects_the_bias_and_audits_it(fake, client, clock, capl
     assert metric(loop, "wilton_coherence_last_success_timestamp_seconds") == clock.now
 
 
-def run_for(loop, clock, iterations):
-    """Run the loop for ``iterations`` iterations in simulated time; the waits it asked for."""
+def run_for(loop, clock, iterations, before_iteration=lambda n: None):
+    """Run the loop for ``iterations`` iterations in simulated time; the waits it asked for.
+    ``before_iteration(n)`` is called before the n-th iteration (from 1)."""
     stop, waits = threading.Event(), []
 
     def wait(delay):
@@ -261,9 +262,17 @@ def run_for(loop, clock, iterations):
         clock.now += delay
         if len(waits) == iterations:
             stop.set()
+        else:
+            before_iteration(len(waits) + 1)
 
+    before_iteration(1)
     assert loop.run(stop, wait=wait) == 0
     return waits
+
+
+def lines(caplog, level, text):
+    """The messages logged at ``level`` that contain ``text``."""
+    return [r.getMessage() for r in caplog.records if r.levelname == level and text in r.getMessage()]
 
 
 def test_no_traffic_holds_the_bias_instead_of_acting_on_the_status(fake, client, clock, caplog):
@@ -332,13 +341,12 @@ def test_prometheus_down_falls_back_to_a_recent_status_only(fake, client, clock)
     assert "carries no age" in result.error or "may be 3600 s old" in result.error
 
 
-def test_a_stale_prometheus_sample_is_not_used(fake, client, clock, caplog):
+def test_a_stale_prometheus_sample_is_not_used(fake, client, clock):
     fake.rule_stopped_at = clock.now - 60  # the recording rule stopped being evaluated a minute ago
     loop = make_loop(fake, client, clock)
-    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
-        result = loop.iterate()
+    result = loop.iterate()
     assert not result.ok and fake.puts == []  # and the status's count window gives no age
-    assert "its φ sample is 60 s old (stale after 20 s)" in caplog.text
+    assert "its φ sample is 60 s old (stale after 20 s)" in result.error
     assert metric(loop, "wilton_coherence_errors_total", stage="prometheus") == 1
     fake.status_window = {"kind": "time", "size": 10}
     clock.now += 10
@@ -370,6 +378,57 @@ def test_both_down_backs_off_without_crashing_or_putting(fake, client, clock):
     assert waits == [10, 20, 40, 60, 60, 60, 60]
     assert fake.puts == []
     assert metric(loop, "wilton_coherence_errors_total", stage="observe") == 7
+
+
+def test_a_failure_is_logged_when_it_starts_or_changes_at_debug_while_it_repeats_and_its_end_once(
+        fake, client, clock, caplog):
+    loop = make_loop(fake, client, clock)
+
+    def outage(n):
+        fake.prom_up = n >= 7  # Prometheus is back for the 7th iteration
+        fake.proxy_up = n >= 5  # the proxy for the 5th: its status's count window gives no age, another problem
+
+    with caplog.at_level(logging.DEBUG, logger="wilton.coherence"):
+        waits = run_for(loop, clock, 8, outage)
+    assert waits == [10, 20, 40, 60, 60, 60, 10, 10]
+    assert lines(caplog, "WARNING", "") == [
+        "no usable φ (prometheus: Prometheus unreachable: ConnectError; proxy: proxy unreachable at login: "
+        "ConnectError); controller frozen; next try in 10 s (logged again when it changes or ends)",
+        "no usable φ (prometheus: Prometheus unreachable: ConnectError; status: the proxy's /wilton/status φ "
+        "(status:global) carries no age (count window, or this replica's last requests)); controller frozen; "
+        "next try in 60 s (logged again when it changes or ends)",
+    ]
+    assert [line.partition(":")[0] for line in lines(caplog, "DEBUG", "still failing")] == [
+        "still failing (2 iterations)", "still failing (3 iterations)", "still failing (4 iterations)",
+        "still failing (6 iterations)"]
+    assert lines(caplog, "INFO", "recovered") == ["recovered: no longer failing, after 6 iteration(s)"]
+    assert not lines(caplog, "INFO", "backing off") and fake.puts
+    assert metric(loop, "wilton_coherence_errors_total", stage="observe") == 6
+
+
+def test_a_fallback_to_the_status_is_logged_once_while_it_lasts_though_the_samples_age_grows(
+        fake, client, clock, caplog):
+    fake.rule_stopped_at = clock.now - 60  # Prometheus's φ is stale, and older at each iteration
+    fake.status_window = {"kind": "time", "size": 15}  # the status's φ is recent enough
+
+    def rule_back_at_6(n):
+        if n == 6:
+            fake.rule_stopped_at = None
+
+    loop = make_loop(fake, client, clock)
+    with caplog.at_level(logging.DEBUG, logger="wilton.coherence"):
+        waits = run_for(loop, clock, 7, rule_back_at_6)
+    assert waits == [10] * 7  # a fallback is a success
+    assert lines(caplog, "WARNING", "") == [
+        "falling back to the proxy's /wilton/status: prometheus: its φ sample is 60 s old (stale after 20 s) "
+        "(logged again when it changes or ends)"]
+    assert lines(caplog, "DEBUG", "still falling back")[-1] == (
+        "still falling back to the proxy's /wilton/status (5 iterations): prometheus: its φ sample is 100 s old "
+        "(stale after 20 s)")
+    assert len(lines(caplog, "DEBUG", "still falling back")) == 4
+    assert lines(caplog, "INFO", "recovered") == [
+        "recovered: no longer falling back to the proxy's /wilton/status, after 5 iteration(s)"]
+    assert metric(loop, "wilton_coherence_errors_total", stage="prometheus") == 5
 
 
 def test_recovery_makes_no_wild_correction(fake, client, clock):
@@ -455,12 +514,17 @@ def test_unexpected_exceptions_do_not_end_the_loop_nor_flood_the_log(fake, clien
         raise RuntimeError("bug")
 
     loop.iterate = boom
-    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+    with caplog.at_level(logging.DEBUG, logger="wilton.coherence"):
         waits = run_for(loop, clock, 6)
     assert len(calls) == 6
     assert waits == [10, 20, 40, 60, 60, 60]  # backs off
-    assert caplog.text.count("Traceback") == 1  # the traceback once, then one line each
-    assert caplog.text.count("unexpected error in an iteration, again: RuntimeError: bug") == 5
+    (first,) = lines(caplog, "ERROR", "")  # with its traceback, once; then at DEBUG
+    assert first.startswith("unexpected error in an iteration: RuntimeError: bug; next try in 10 s "
+                            "(logged again when it changes or ends)\nTraceback (most recent call last):")
+    assert caplog.text.count("Traceback") == 1
+    assert lines(caplog, "DEBUG", "still failing")[-1] == (
+        "still failing (6 iterations): unexpected error in an iteration: RuntimeError: bug; next try in 60 s")
+    assert len(lines(caplog, "DEBUG", "still failing")) == 5
     assert metric(loop, "wilton_coherence_errors_total", stage="loop") == 6
 
 
@@ -471,12 +535,13 @@ def test_an_unexpected_error_naming_a_url_logs_it_without_its_credentials(fake, 
         raise RuntimeError("cannot reach http://user:s3cret@prom.test:9090/api?token=t0ken")
 
     loop.iterate = boom
-    with caplog.at_level(logging.INFO, logger="wilton.coherence"):
+    with caplog.at_level(logging.DEBUG, logger="wilton.coherence"):
         run_for(loop, clock, 2)
     assert "s3cret" not in caplog.text and "t0ken" not in caplog.text
     assert caplog.text.count("Traceback") == 1
     assert "RuntimeError: cannot reach http://***@prom.test:9090/api?token=***" in caplog.text
-    assert "again: RuntimeError: cannot reach http://***@prom.test:9090/api?token=***" in caplog.text
+    assert ("still failing (2 iterations): unexpected error in an iteration: RuntimeError: cannot reach "
+            "http://***@prom.test:9090/api?token=***; next try in 20 s") in caplog.text
 
 
 def test_backoff_is_exponential_and_capped():

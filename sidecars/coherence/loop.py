@@ -10,12 +10,18 @@ force is read back from the proxy each iteration, so a change made by an operato
 ``PUT /wilton/weights {"phi_bias": ...}`` unless dry-run, with an audit log line. Sleep: one interval
 after a success or a hold, an exponential backoff (capped) after a failure; the sleep is a wait on
 the stop event, so SIGTERM interrupts it at once.
+
+A problem (a failed iteration, or a fallback to ``/wilton/status``) is logged when it starts or
+changes, at DEBUG while it repeats, and its end with one ``recovered`` line, as the insight loop does;
+a hold likewise (its start, DEBUG while it lasts, ``φ is back``). A problem whose text changes only in
+its durations (a sample's growing age) is the same problem.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +39,16 @@ log = logging.getLogger("wilton.coherence")
 #: a bias read back from the proxy that differs by more than this was changed by someone else
 BIAS_TOLERANCE = 1e-6
 
+#: a duration in a problem's text ("60 s"), which may grow while the problem stays the same
+_DURATION = re.compile(r"\b\d+(?:\.\d+)?(?:e[+-]?\d+)? s\b")
+
+
+def same_problem(a: str | None, b: str | None) -> bool:
+    """Whether two problem lines are one problem: equal once their durations are left out."""
+    if a is None or b is None:
+        return a is b
+    return _DURATION.sub("… s", a) == _DURATION.sub("… s", b)
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -47,7 +63,8 @@ class Reading:
 
 @dataclass(frozen=True)
 class IterationResult:
-    """One iteration: ``ok`` (success, or a hold), what it saw and did, why it failed or held."""
+    """One iteration: ``ok`` (success, or a hold), what it saw and did, why it failed or held, and
+    ``fallback``, the problems that made a success fall back to the proxy's /wilton/status."""
 
     ok: bool
     observation: Observation | None = None
@@ -55,6 +72,8 @@ class IterationResult:
     applied: bool = False
     error: str | None = None
     held: str | None = None
+    fallback: str | None = None
+    trace: str | None = None  # an unexpected error's traceback (URLs redacted), logged when it starts
 
 
 class CoherenceLoop:
@@ -81,7 +100,11 @@ class CoherenceLoop:
         self.state: ControllerState | None = None
         self._last_step: float | None = None
         self._holding: str | None = None  # the reason of the hold in progress, to log it once
-        self._last_unexpected: str | None = None  # the last unexpected error, to print its traceback once
+        # the problem being reported, so it is logged once: its kind ("failing", "falling back to …"), its
+        # line, and the iterations it has lasted
+        self._kind: str | None = None
+        self._problem: str | None = None
+        self._repeats = 0
         self.metrics.target.set(settings.target)
 
     # --- one iteration ----------------------------------------------------------------------------
@@ -160,12 +183,9 @@ class CoherenceLoop:
         if observation is None:
             if self.state is not None:
                 self.state, _ = step(self.state, None, self.settings, dt)
-            message = "; ".join(problems)
-            log.warning("no usable φ (%s); controller frozen", message)
             self.metrics.errors.labels(stage="observe").inc()
-            return IterationResult(ok=False, error=message)
-        for problem in problems:
-            log.warning("falling back to the proxy's /wilton/status: %s", problem)
+            return IterationResult(ok=False, error=f"no usable φ ({'; '.join(problems)}); controller frozen")
+        fallback = "; ".join(problems) or None
         self.metrics.observed_phi.set(observation.phi)
         self.metrics.data_age.set(observation.age_s)
 
@@ -176,9 +196,8 @@ class CoherenceLoop:
                 if proxy_bias is None:
                     proxy_bias = self.admin.bias()
             except SidecarError as exc:
-                message = self._error(exc)
-                log.warning("cannot read the proxy's phi_bias (%s); controller frozen", message)
                 self._freeze()
+                message = f"cannot read the proxy's phi_bias ({self._error(exc)}); controller frozen"
                 return IterationResult(ok=False, observation=observation, error=message)
             if self.state is None:
                 log.info("starting from the proxy's phi_bias %.4f", proxy_bias)
@@ -192,7 +211,8 @@ class CoherenceLoop:
         new_state, actions = step(previous, observation, self.settings, dt)
         if new_state.mode == "frozen":
             self.state = new_state
-            return IterationResult(ok=False, observation=observation, error="observation unusable")
+            return IterationResult(ok=False, observation=observation,
+                                   error=f"the controller cannot use φ from {observation.source}; controller frozen")
         action = actions[0] if actions else None
         applied = False
         if action is not None:
@@ -205,10 +225,12 @@ class CoherenceLoop:
                 try:
                     self.admin.set_bias(action.new)
                 except SidecarError as exc:
-                    message = self._error(exc, "apply")
-                    log.warning("could not apply phi_bias %.4f (%s); controller frozen", action.new, message)
+                    # the value is left out of the problem's line, which is logged once while it lasts
+                    log.debug("could not apply phi_bias %.4f", action.new)
                     self.state = replace(previous, frozen=True, mode="frozen")
-                    return IterationResult(ok=False, observation=observation, action=action, error=message)
+                    return IterationResult(ok=False, observation=observation, action=action,
+                                           error=f"could not apply phi_bias ({self._error(exc, 'apply')}); "
+                                           "controller frozen")
                 applied = True
                 self.metrics.corrections.labels(kind=action.kind).inc()
                 log.info(
@@ -224,37 +246,60 @@ class CoherenceLoop:
         self.state = new_state
         self.metrics.bias.set(new_state.bias)
         self.metrics.last_success.set(self.wall_clock())
-        return IterationResult(ok=True, observation=observation, action=action, applied=applied)
+        return IterationResult(ok=True, observation=observation, action=action, applied=applied, fallback=fallback)
 
     # --- the loop ---------------------------------------------------------------------------------
-    def _unexpected(self, exc: Exception) -> None:
-        """Log an unexpected error: with its traceback the first time, one line while it repeats (URLs redacted)."""
-        signature = exception_line(exc)
-        if signature != self._last_unexpected:
-            log.error("unexpected error in an iteration\n%s", exception_trace(exc))
+    def _attempt(self) -> IterationResult:
+        """One iteration, whatever it throws: an unexpected error is a failed iteration (counted; logged
+        by :meth:`_log`, with its traceback when it starts)."""
+        try:
+            return self.iterate()
+        except Exception as exc:  # the loop must survive anything an iteration throws
+            self._freeze()
+            self._error(exc, "loop")
+            return IterationResult(ok=False, error=f"unexpected error in an iteration: {exception_line(exc)}",
+                                   trace=exception_trace(exc))
+
+    def _log(self, result: IterationResult, retry_in: float | None = None) -> None:
+        """Log an iteration's problem (a failure, or a fallback to /wilton/status) when it starts or changes,
+        at DEBUG while it repeats, and one line when it ends."""
+        if not result.ok:
+            kind, problem = "failing", result.error
+        elif result.fallback is not None:
+            kind, problem = "falling back to the proxy's /wilton/status", result.fallback
         else:
-            log.error("unexpected error in an iteration, again: %s (traceback logged before)", signature)
-        self._last_unexpected = signature
+            kind, problem = None, None
+        if self._kind is not None and self._kind != kind:
+            log.info("recovered: no longer %s, after %d iteration(s)", self._kind, self._repeats)
+        new = kind != self._kind or not same_problem(problem, self._problem)
+        self._repeats = self._repeats + 1 if kind is not None and kind == self._kind else 1
+        self._kind, self._problem = kind, problem
+        if kind is None:
+            return
+        retry = f"; next try in {retry_in:g} s" if retry_in is not None else ""
+        if not new:
+            log.debug("still %s (%d iterations): %s%s", kind, self._repeats, problem, retry)
+        elif result.trace is not None:
+            log.error("%s%s (logged again when it changes or ends)\n%s", problem, retry, result.trace)
+        elif result.ok:
+            log.warning("%s: %s (logged again when it changes or ends)", kind, problem)
+        else:
+            log.warning("%s%s (logged again when it changes or ends)", problem, retry)
 
     def run(self, stop: threading.Event, *, once: bool = False, wait: Callable[[float], object] | None = None) -> int:
         """Iterate until ``stop`` is set; ``once``: one iteration, 0 on success and 1 on failure."""
         wait = wait or stop.wait
         while not stop.is_set():
-            try:
-                result = self.iterate()
-            except Exception as exc:  # the loop must survive anything an iteration throws
-                self._unexpected(exc)
-                self._freeze()
-                result = IterationResult(ok=False, error=self._error(exc, "loop"))
+            result = self._attempt()
             if once:
+                self._log(result)
                 return 0 if result.ok else 1
             if result.ok:
-                self._last_unexpected = None
                 self.backoff.reset()
                 delay = self.settings.interval
             else:
                 delay = self.backoff.next()
-                log.info("backing off %.1f s", delay)
+            self._log(result, retry_in=None if result.ok else delay)
             wait(delay)
         log.info("stopped")
         return 0
