@@ -230,9 +230,9 @@ def test_an_invalid_url_is_an_error_the_loop_backs_off_from(clock):
         raise httpx.InvalidURL("Invalid port: 'notaport'")
 
     with httpx.Client(transport=httpx.MockTransport(refuse)) as c:
-        with pytest.raises(PrometheusError, match="InvalidURL"):
+        with pytest.raises(PrometheusError, match="InvalidURL: Invalid port: 'notaport'"):
             PrometheusReader(PROM, QUERY, c).read()
-        with pytest.raises(AdminError, match="InvalidURL"):
+        with pytest.raises(AdminError, match="InvalidURL: Invalid port: 'notaport'"):
             AdminClient(PROXY, "admin", PASSWORD, c, clock=clock).status()
 
 

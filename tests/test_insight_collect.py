@@ -8,12 +8,15 @@ be counted as new traffic.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import httpx
 import pytest
 
+from sidecars.common.http import PrometheusError
+from sidecars.insight import llm
 from sidecars.insight.analysis import analyse
 from sidecars.insight.collect import InsightAdminClient, RangeReader, collect, collect_prometheus
 from sidecars.insight.loop import OK, PARTIAL, InsightJob
@@ -210,3 +213,41 @@ def test_a_run_without_team_targets_is_partial_and_counts_a_status_error(tmp_pat
     assert "Teams not judged, target unknown" in text and "t1 (local share 0.0, 12 requests)" in text
     assert any(r.levelname == "WARNING" and "partial report: team targets: GET /wilton/status: proxy unreachable"
                in r.getMessage() for r in caplog.records)
+
+
+INVALID_PORT = "InvalidURL: Invalid port: 'notaport'"
+
+
+def _invalid_url(request: httpx.Request) -> httpx.Response:
+    raise httpx.InvalidURL("Invalid port: 'notaport'")  # not an httpx.HTTPError
+
+
+def test_an_invalid_url_is_a_prometheus_error_and_an_llm_unavailable():
+    with httpx.Client(transport=httpx.MockTransport(_invalid_url)) as client:
+        with pytest.raises(PrometheusError) as prometheus:
+            RangeReader("http://prometheus", client).range("up", START, NOW, STEP)
+        with pytest.raises(llm.LlmUnavailable) as unavailable:
+            llm.ask(client, "http://proxy", "sk-test", "chat", {}, timeout=5)
+    assert str(prometheus.value) == f"Prometheus unreachable at http://prometheus ({INVALID_PORT})"
+    assert str(unavailable.value) == f"the LLM could not be reached through the proxy ({INVALID_PORT})"
+
+
+def test_a_run_whose_requests_meet_an_invalid_url_writes_a_partial_report_saying_so(tmp_path):
+    proxy = _proxy(httpx.Response(200, json={"phi_target": 0.75, "team_targets": {}}))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/api/") or request.url.path == "/v1/chat/completions":
+            return _invalid_url(request)
+        return proxy(request)  # the decision log and the status answer
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        job = InsightJob(client=client, reader=RangeReader("http://prometheus", client),
+                         admin=InsightAdminClient("http://proxy", "insight", "pw-not-logged", client),
+                         proxy_url="http://proxy", api_key="sk-test", model_group="chat", out=tmp_path, hours=1,
+                         max_tasks=100, metrics=InsightMetrics(), clock=lambda: NOW)
+        assert job.run_once() == PARTIAL
+    report = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert report["facts"]["notes"] == [
+        f"Prometheus: Prometheus unreachable at http://prometheus ({INVALID_PORT}); no φ history, counts or latency "
+        "in this report"]
+    assert report["llm"]["why_none"] == f"the LLM could not be reached through the proxy ({INVALID_PORT})"

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from sidecars.common.http import REQUEST_ERRORS, PrometheusError, SidecarError, prometheus_data
+from sidecars.common.http import REQUEST_ERRORS, PrometheusError, SidecarError, prometheus_data, request_error
 from sidecars.common.numbers import finite
 from sidecars.common.redact import redact_urls
 
@@ -64,7 +64,7 @@ class PrometheusReader:
         try:
             response = self.client.get(f"{self.base_url}/api/v1/query", params=params)
         except REQUEST_ERRORS as exc:
-            raise PrometheusError(f"Prometheus unreachable: {type(exc).__name__}") from exc
+            raise PrometheusError(f"Prometheus unreachable: {request_error(exc)}") from exc
         return prometheus_data(response, _result)
 
     def _one(self, query: str, samples: list[Any]) -> tuple[float | None, float | None]:
@@ -134,7 +134,7 @@ class AdminClient:
             )
         except REQUEST_ERRORS as exc:
             self._token = None
-            raise AdminError(f"proxy unreachable at login: {type(exc).__name__}") from exc
+            raise AdminError(f"proxy unreachable at login: {request_error(exc)}") from exc
         if response.status_code == 401:
             self._token = None
             raise AuthError(f"login refused for user {self.username!r} (HTTP 401): check the username and password")
@@ -166,7 +166,7 @@ class AdminClient:
             try:
                 response = self.client.request(method, f"{self.base_url}{path}", json=json, headers=headers)
             except REQUEST_ERRORS as exc:
-                raise AdminError(f"{method} {path}: proxy unreachable ({type(exc).__name__})") from exc
+                raise AdminError(f"{method} {path}: proxy unreachable ({request_error(exc)})") from exc
             if response.status_code == 401 and attempt == 1:
                 log.info("%s %s: token refused (HTTP 401); logging in again", method, path)
                 self._token = None

@@ -8,11 +8,21 @@ from typing import Any, TypeVar
 
 import httpx
 
+from sidecars.common.redact import redact_urls
+
 T = TypeVar("T")
 
 #: what an httpx request can raise for a reason outside the program: transport and protocol errors, and
 #: ``InvalidURL`` (not an ``HTTPError``), e.g. from a URL built out of a bad base URL
 REQUEST_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL)
+
+
+def request_error(exc: Exception) -> str:
+    """One of :data:`REQUEST_ERRORS` in a few words: its type (``ConnectError``), and for ``InvalidURL``
+    what is invalid (``InvalidURL: Invalid port: 'x'``), URLs redacted."""
+    if isinstance(exc, httpx.InvalidURL):
+        return redact_urls(f"{type(exc).__name__}: {exc}")
+    return type(exc).__name__
 
 
 class SidecarError(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from sidecars.common.http import PrometheusError, SidecarError, prometheus_data
+from sidecars.common.http import REQUEST_ERRORS, PrometheusError, SidecarError, prometheus_data, request_error
 from sidecars.common.redact import redact_urls
 
 from sidecars.coherence.clients import AdminClient
@@ -52,8 +52,9 @@ class RangeReader:
     def _get(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             response = self.client.get(f"{self.base_url}{path}", params=params)
-        except httpx.HTTPError as exc:
-            raise PrometheusError(f"Prometheus unreachable at {redact_urls(self.base_url)} ({type(exc).__name__})") from exc
+        except REQUEST_ERRORS as exc:
+            where = redact_urls(self.base_url)
+            raise PrometheusError(f"Prometheus unreachable at {where} ({request_error(exc)})") from exc
         return prometheus_data(response, _series)
 
     def range(self, query: str, start: float, end: float, step: float) -> list[dict[str, Any]]:

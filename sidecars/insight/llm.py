@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from sidecars.common.http import REQUEST_ERRORS, request_error
+
 from sidecars.insight.analysis import BadAnswer, Recommendation, parse_recommendations
 
 log = logging.getLogger("wilton.insight")
@@ -48,8 +50,8 @@ def ask(client: httpx.Client, proxy_url: str, api_key: str | None, model_group: 
     url = f"{proxy_url.rstrip('/')}/v1/chat/completions"
     try:
         response = client.post(url, json=body, headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise LlmUnavailable(f"the LLM could not be reached through the proxy ({type(exc).__name__})") from None
+    except REQUEST_ERRORS as exc:
+        raise LlmUnavailable(f"the LLM could not be reached through the proxy ({request_error(exc)})") from exc
     if response.status_code != 200:
         raise LlmUnavailable(f"the proxy answered HTTP {response.status_code} to the LLM request (model group {model_group!r})")
     try:
