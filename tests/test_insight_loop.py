@@ -5,6 +5,7 @@ end; an unexpected error is logged without a URL's credentials.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
@@ -151,3 +152,51 @@ def test_an_unexpected_error_is_backed_off_and_logged_once_without_a_urls_creden
     assert caplog.text.count("Traceback") == 1  # at DEBUG, with the first report of the error
     assert len(_lines(caplog, "DEBUG", "still failing")) == 2
     assert job.metrics.registry.get_sample_value("wilton_insight_runs_total", {"result": "failed"}) == 3
+
+
+def test_no_recommendations_is_a_warning_on_the_first_run_and_when_its_reason_changes_then_debug(
+        tmp_path, client, caplog):
+    reader = Reader()
+    reader.error = None  # every run writes a report; only the LLM call fails
+    job = _job(tmp_path, client, reader)  # no API key
+
+    def key_from_run_4(n: int) -> None:
+        if n == 4:
+            job.api_key = "sk-test"  # the proxy answers 404 to the LLM call: another reason
+
+    with caplog.at_level(logging.DEBUG, logger="wilton.insight"):
+        _run(job, 6, key_from_run_4)
+    no_key = "no API key for the LLM call through the proxy (set WILTON_INSIGHT_API_KEY or --api-key)"
+    http_404 = "the proxy answered HTTP 404 to the LLM request (model group 'chat')"
+    assert _lines(caplog, "WARNING", "no recommendations") == [
+        f"no recommendations: {no_key} (logged again when it changes or ends)",
+        f"no recommendations: {http_404} (logged again when it changes or ends)"]
+    assert _lines(caplog, "DEBUG", "still no recommendations") == [
+        f"still no recommendations: {no_key}"] * 2 + [f"still no recommendations: {http_404}"] * 2
+    report = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
+    assert report["llm"]["why_none"] == http_404  # every report still says why
+    assert job.metrics.registry.get_sample_value("wilton_insight_errors_total", {"stage": "llm"}) == 6
+
+
+def test_when_the_llm_answers_again_one_line_says_so_and_a_new_loss_is_a_warning_again(tmp_path, caplog):
+    answers = iter([503, 200, 503])
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/chat/completions":
+            return _proxy(request)
+        status = next(answers)
+        content = '{"recommendations": []}'
+        return httpx.Response(status, json={"choices": [{"message": {"content": content}}]})
+
+    reader = Reader()
+    reader.error = None
+    with httpx.Client(transport=httpx.MockTransport(proxy)) as c:
+        job = _job(tmp_path, c, reader)
+        job.api_key = "sk-test"
+        with caplog.at_level(logging.INFO, logger="wilton.insight"):
+            _run(job, 3)
+    http_503 = "the proxy answered HTTP 503 to the LLM request (model group 'chat')"
+    assert _lines(caplog, "WARNING", "no recommendations") == [
+        f"no recommendations: {http_503} (logged again when it changes or ends)"] * 2
+    assert _lines(caplog, "INFO", "the LLM answered again") == [
+        f"the LLM answered again (no recommendations before: {http_503})"]

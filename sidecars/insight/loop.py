@@ -9,7 +9,9 @@ one line, why it has no recommendations.
 The loop runs every interval. After a failed run (status 1, or an unexpected error) it retries
 sooner, backing off: ``FIRST_RETRY_S``, then twice as long each time, never longer than the
 interval; a partial run is a written report and waits the interval. A problem (failed or partial)
-is logged when it starts or changes, at DEBUG while it repeats, and its end with one line.
+is logged when it starts or changes, at DEBUG while it repeats, and its end with one line. So is the
+reason a report has no recommendations (no API key, the LLM unavailable): at WARNING on the first
+run and when it changes, at DEBUG after, and one line when the LLM answers again.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class InsightJob:
     _kind: str | None = field(default=None, init=False, repr=False)
     _problem: str | None = field(default=None, init=False, repr=False)
     _runs: int = field(default=0, init=False, repr=False)
+    # why the last run that asked the LLM got no recommendations (None: it answered), so it is logged once
+    _llm_problem: str | None = field(default=None, init=False, repr=False)
 
     def run_once(self) -> int:
         """One run, logged (a problem only when it is new); the exit status (see the module docstring)."""
@@ -109,7 +113,9 @@ class InsightJob:
             except llm.LlmUnavailable as exc:
                 why_none = str(exc)
                 self.metrics.errors.labels(stage="llm").inc()
-                log.warning("no recommendations: %s", why_none)
+                self._log_llm_problem(why_none)
+            else:
+                self._log_llm_problem(None)
         report = {
             "generated_at": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "facts": facts,
@@ -132,6 +138,18 @@ class InsightJob:
         status = PARTIAL if facts["notes"] else OK
         self.metrics.runs.labels(result="partial" if status == PARTIAL else "ok").inc()
         return RunResult(status, paths["md"], "; ".join(facts["notes"]) or None, len(recommendations))
+
+    def _log_llm_problem(self, why: str | None) -> None:
+        """Log why a run got no recommendations (None: the LLM answered) at WARNING when it is new or
+        changed, at DEBUG while it repeats, and one line when the LLM answers again."""
+        if why is None:
+            if self._llm_problem is not None:
+                log.info("the LLM answered again (no recommendations before: %s)", self._llm_problem)
+        elif why != self._llm_problem:
+            log.warning("no recommendations: %s (logged again when it changes or ends)", why)
+        else:
+            log.debug("still no recommendations: %s", why)
+        self._llm_problem = why
 
     def _attempt(self) -> RunResult:
         """One run, whatever it throws: an unexpected error is a failed run (counted; logged by :meth:`_log`)."""
