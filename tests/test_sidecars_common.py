@@ -169,6 +169,17 @@ def test_a_bad_url_with_credentials_is_refused_without_them():
     assert "not a usable base URL: 'http://***@host:notaport' (Invalid port: 'notaport')" in str(info.value)
 
 
+@pytest.mark.parametrize("text, shown", [("http://user:pa ss@prom:9090", "http://***@prom:9090"),
+                                         ("http://user:s3 cret@prom:9090/x", "http://***@prom:9090/x"),
+                                         ("http://us er@prom", "http://***@prom")])
+def test_a_url_whose_credentials_hold_white_space_is_refused_without_them(text, shown):
+    # In free text a URL ends at white space, so the URL pattern alone left the password's second half
+    # (or all of it) in the "contains white space" error.
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        base_url("WILTON_T_URL")(text)
+    assert str(info.value).startswith(f"not a usable base URL: {shown!r} (it contains white space);")
+
+
 def test_a_url_with_credentials_is_refused_only_where_they_would_replace_the_bearer_token():
     proxy, prometheus = base_url("WILTON_T_URL", credentials="--password"), base_url("WILTON_T_URL")
     for text in ("http://user:s3cret@host:4000", "http://s3cret@host", "http://:s3cret@host"):

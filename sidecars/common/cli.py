@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from sidecars.common.redact import redact_urls
+from sidecars.common.redact import redact_url_value, redact_urls
 
 TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -78,7 +78,7 @@ def base_url(env_name: str, *, allow_empty: bool = False, credentials: str | Non
             where = f"; without credentials, which go in {credentials}"
         if problem is not None:
             raise argparse.ArgumentTypeError(
-                f"not a usable base URL: {redact_urls(text)!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
+                f"not a usable base URL: {redact_url_value(text)!r} ({problem}); expected http(s)://HOST[:PORT][/PATH] "
                 f"(flag or env {env_name}){where}")
         return text
 

@@ -46,6 +46,15 @@ def redact_urls(text: str) -> str:
     return _URL.sub(_redact_one, text)
 
 
+def redact_url_value(text: str) -> str:
+    """One URL given as a value (a flag, a variable), redacted whole: everything between ``://`` and its
+    last ``@`` is user information even when it holds white space, which ends a URL in free text."""
+    scheme, sep, rest = text.partition("://")
+    if sep and "@" in rest:
+        text = f"{scheme}://***@{rest.rpartition('@')[2]}"
+    return redact_urls(text)
+
+
 def url_passwords(*urls: str | None) -> list[str]:
     """The passwords the URLs carry (as written and percent-decoded), for the exact-match redaction of
     logs and reports: it also catches a password that :func:`redact_urls` cannot delimit in free text."""
