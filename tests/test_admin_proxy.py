@@ -75,6 +75,8 @@ def test_target_change_reaches_both_workers_and_routing(proxy):
 
     status = _status(proxy, token)
     assert status["phi"]["global"] is not None and status["window"]["count"] >= 20
+    # the shared window's oldest entry, on the proxy's clock: how old the global φ's data is, at most
+    assert 0 <= status["time"] - status["window"]["oldest_at"] < 600
     log = proxy.log_text()
     lines = [line for line in log.splitlines() if "wilton audit" in line]
     assert len(lines) == 1, lines

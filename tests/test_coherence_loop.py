@@ -55,6 +55,7 @@ class Fake:
         self.rule_stopped_at: float | None = None
         self.status_phi = {"replica": 0.58, "global": 0.6}
         self.status_window: dict = {"kind": "count", "size": 1000, "count": 1000, "total": 1000.0, "local": 600.0}
+        self.status_time: float | None = None  # the proxy's clock in its status ("time"), when it reports one
         self.bias = 0.0
         self.expires_in = 300
         self.tokens_issued = 0
@@ -111,9 +112,11 @@ class Fake:
             self.valid_tokens.discard(token)
             return httpx.Response(401, json={"detail": "expired"})
         if request.url.path == "/wilton/status":
-            return httpx.Response(200, json={"phi_target": 0.75, "phi_bias": self.bias, "phi": self.status_phi,
-                                             "unit": "requests", "window": self.status_window, "tiers": {}, "weights": {},
-                                             "shared_state": False, "last_changes": []})
+            body = {"phi_target": 0.75, "phi_bias": self.bias, "phi": self.status_phi, "unit": "requests",
+                    "window": self.status_window, "tiers": {}, "weights": {}, "shared_state": False, "last_changes": []}
+            if self.status_time is not None:
+                body["time"] = self.status_time
+            return httpx.Response(200, json=body)
         if request.url.path == "/wilton/weights" and request.method == "GET":
             return httpx.Response(200, json={"weights": {}, "phi_bias": self.bias})
         if request.url.path == "/wilton/weights" and request.method == "PUT":
@@ -339,6 +342,31 @@ def test_prometheus_down_falls_back_to_a_recent_status_only(fake, client, clock)
     assert len(fake.puts) == puts
     assert metric(loop, "wilton_coherence_errors_total", stage="status") == 3
     assert "carries no age" in result.error or "may be 3600 s old" in result.error
+
+
+def test_a_count_windows_status_is_used_when_its_oldest_entry_is_recent(fake, client, clock):
+    # Before the status said when its window's oldest entry was recorded, a count window (the default)
+    # gave no age, so without Prometheus the sidecar could never fall back to the status.
+    fake.prom_up = False
+    loop = make_loop(fake, client, clock)
+    fake.status_time = clock.now + 500.0  # the proxy's clock, not the sidecar's, measures the age
+    fake.status_window = {"kind": "count", "size": 1000, "count": 1000, "oldest_at": fake.status_time - 12.0}
+    result = loop.iterate()
+    assert result.ok and result.observation.source == "status:global" and result.observation.age_s == 12
+    assert fake.puts
+    puts = len(fake.puts)
+    for window, time_ in [({"kind": "count", "size": 1000, "oldest_at": fake.status_time - 100.0}, fake.status_time),
+                          ({"kind": "count", "size": 1000, "oldest_at": fake.status_time - 12.0}, None),  # no clock
+                          ({"kind": "time", "size": 3600, "oldest_at": fake.status_time - 100.0}, fake.status_time)]:
+        fake.status_window, fake.status_time = window, time_
+        clock.now += 10
+        result = loop.iterate()
+        assert not result.ok and result.observation is None, (window, time_)
+    assert len(fake.puts) == puts
+    fake.status_window, fake.status_time = {"kind": "time", "size": 3600, "oldest_at": 88.0}, 100.0
+    clock.now += 10
+    result = loop.iterate()
+    assert result.ok and result.observation.age_s == 12  # the oldest entry bounds a time window's age too
 
 
 def test_a_stale_prometheus_sample_is_not_used(fake, client, clock):

@@ -290,3 +290,24 @@ async def test_the_store_works_on_a_redis_cluster_configured_through_litellm(red
         assert await store.read_runtime() == runtime and (await store.changes())[0]["new"] == 0.6
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("kind, size", [("count", 10), ("time", 30)])
+async def test_window_totals_say_when_their_oldest_entry_was_recorded(client, kind, size):
+    # /wilton/status reports it, so the coherence sidecar can bound the age of a count window's φ.
+    clock = Clock(1000.0)
+    redis_store = _store(client, clock, window={"kind": kind, "size": size})
+    local_store = state.LocalStore(redis_store.settings, clock)
+    for s in (redis_store, local_store):
+        assert (await s.totals()).oldest is None
+    for t in [1000.0 + 4 * i for i in range(11)]:  # 1000 .. 1040
+        clock.now = t
+        for s in (redis_store, local_store):
+            await s.record(Record(t, {}, 1.0, 1.0))
+    for s in (redis_store, local_store):
+        totals = await s.totals()
+        assert (totals.count, totals.oldest) == ((10, 1004.0) if kind == "count" else (8, 1012.0)), s
+    clock.now = 1100.0
+    expected = 1004.0 if kind == "count" else None  # a count window's entries never age out
+    for s in (redis_store, local_store):
+        assert (await s.totals()).oldest == expected, s

@@ -46,6 +46,7 @@ MAX_ACKS = 64  # acknowledged record ids carried by one write
 # ARGV: max_debt, kind, size, now, local, total, max_entries, record id ('' = none), ttl, n_acks,
 #       n_acks acknowledged ids, then (debt key, delta) pairs. A record id already in the set was
 #       applied by an earlier attempt whose reply was lost: its changes are skipped.
+# Returns the window's local and total work, its entry count and its oldest entry's time ('' when empty).
 _RECORD_LUA = """
 local max_debt = tonumber(ARGV[1])
 local id, n_acks = ARGV[8], tonumber(ARGV[10])
@@ -83,7 +84,9 @@ while true do
 end
 if redis.call('LLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[3]) end
 local sums = redis.call('HMGET', KEYS[3], 'local', 'total')
-return {sums[1] or '0', sums[2] or '0', redis.call('LLEN', KEYS[2])}
+local head = redis.call('LINDEX', KEYS[2], 0)
+local oldest = head and string.match(head, '^([^,]+)') or ''
+return {sums[1] or '0', sums[2] or '0', redis.call('LLEN', KEYS[2]), oldest}
 """
 
 @dataclass(frozen=True)
@@ -301,13 +304,14 @@ class RedisStore:
         for key, delta in record.deltas.items():
             args.extend([key, repr(delta)])
         try:
-            local, total, count = await asyncio.wait_for(self._script(keys=list(self.keys), args=args), REDIS_TIMEOUT_S)
+            local, total, count, oldest = await asyncio.wait_for(self._script(keys=list(self.keys), args=args), REDIS_TIMEOUT_S)
         except BaseException:
             self._acks.extend(acks)  # removing an id twice is harmless: send them again
             raise
         if rid:
             self._acks.append(rid)
-        return WindowTotals(total=max(0.0, float(total)), local=max(0.0, float(local)), count=int(count))
+        return WindowTotals(total=max(0.0, float(total)), local=max(0.0, float(local)), count=int(count),
+                            oldest=float(oldest) if oldest else None)
 
     async def _usable(self) -> bool:
         if self.available:

@@ -214,17 +214,23 @@ class AdminClient:
 def status_age(status: dict[str, Any], key: str) -> float:
     """How old, at most, the data behind /wilton/status's φ ``key`` is, in seconds; ``inf`` when unknown.
 
-    The status carries no timestamp for its φ. Only a *time* window bounds it: the ``global`` φ is the
-    shared window's, which holds the work of the last ``window.size`` seconds, so its oldest data is
-    at most that old (and with no traffic in that span the window is empty and φ is null). A *count*
-    window (the last N requests, however old) and the ``replica`` φ (this worker's last 1000 served
-    requests) say nothing about when: ``inf``, which the loop and the controller never act on.
+    The ``global`` φ is the shared window's. A proxy that reports when the window's oldest entry was
+    recorded (``window.oldest_at``) and its own clock (``time``, the clock that stamps the entries)
+    bounds it by their difference, whatever the window's kind. Without them only a *time* window bounds
+    it: it holds the work of the last ``window.size`` seconds (and with no traffic in that span it is
+    empty and φ is null). A *count* window without ``oldest_at`` (the last N requests, however old) and
+    the ``replica`` φ (this worker's last 1000 served requests) say nothing about when: ``inf``, which
+    the loop and the controller never act on.
     """
+    if key != "global":
+        return math.inf
     window = status.get("window") if isinstance(status.get("window"), dict) else {}
     size = finite(window.get("size"))
-    if key == "global" and window.get("kind") == "time" and size is not None and size > 0:
-        return size
-    return math.inf
+    bound = size if window.get("kind") == "time" and size is not None and size > 0 else math.inf
+    oldest, now = finite(window.get("oldest_at")), finite(status.get("time"))
+    if oldest is not None and now is not None:
+        return min(bound, max(0.0, now - oldest))
+    return bound
 
 
 def status_bias(status: dict[str, Any]) -> float | None:

@@ -158,7 +158,8 @@ class AdminApi:
             "phi": {"replica": local / work if work > 0 else None, "global": totals.phi if store.shared else None},
             "unit": settings.phi_unit,
             "window": {"kind": settings.window.kind, "size": settings.window.size, "count": totals.count,
-                       "total": totals.total, "local": totals.local},
+                       "total": totals.total, "local": totals.local, "oldest_at": totals.oldest},
+            "time": self.clock(),  # this worker's clock, which stamps the window's entries (oldest_at)
             "tiers": tiers,
             "tiers_scope": f"this worker's last {len(recent)} served requests",
             "weights": dict(runtime.weights),

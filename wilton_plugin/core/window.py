@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class WindowTotals:
-    """Work in the window: total, local and frontier, plus the number of decisions."""
+    """Work in the window: total, local and frontier, plus the number of decisions and when the oldest
+    of them was recorded (how old the data behind φ is, at most; None while the window is empty)."""
 
     total: float = 0.0
     local: float = 0.0
     count: int = 0
+    oldest: float | None = field(default=None, compare=False)
 
     @property
     def phi(self) -> float | None:
@@ -55,7 +57,8 @@ class PhiWindow:
         self._evict(now)
         if not self._entries:
             self._total = self._local = 0.0
-        return WindowTotals(total=self._total, local=self._local, count=len(self._entries))
+        oldest = self._entries[0][0] if self._entries else None
+        return WindowTotals(total=self._total, local=self._local, count=len(self._entries), oldest=oldest)
 
     def _evict(self, now: float) -> None:
         entries = self._entries
