@@ -79,7 +79,7 @@ async def _login(c, user="alice", password=ALICE_PW):
 def _claims(**over):
     now = int(time.time())
     claims = {"iss": "wilton", "aud": "wilton-admin", "sub": "alice", "iat": now, "nbf": now, "exp": now + 300,
-              "jti": "x", "scope": "wilton:read wilton:write"}
+              "jti": "x", "scope": "wilton:read wilton:write", "pwf": load_admin_config(ENV).users["alice"].fingerprint}
     claims.update(over)
     return claims
 
@@ -133,6 +133,9 @@ def _alg_none() -> str:
 
 
 REJECTED["alg none"] = lambda: _bearer(_alg_none())
+REJECTED["no password fingerprint"] = lambda: _bearer(jwt.encode({k: v for k, v in _claims().items() if k != "pwf"}, SECRET,
+                                                                 "HS256", headers={"kid": _kid()}))
+REJECTED["unknown subject"] = lambda: _bearer(jwt.encode(_claims(sub="mallory"), SECRET, "HS256", headers={"kid": _kid()}))
 REJECTED["alg none with signature"] = lambda: _bearer(_alg_none() + "c2ln")
 
 
@@ -158,6 +161,51 @@ async def test_missing_scope_is_403_and_read_works():
         scopeless = jwt.encode(_claims(scope=""), SECRET, "HS256", headers={"kid": _kid()})
         assert (await c.get("/wilton/status", headers=_bearer(scopeless))).status_code == 403
     assert service.store.runtime_hint().phi_target is None
+
+
+async def _restarted(env, token, method="GET", path="/wilton/status", body=None):
+    """The answer of a proxy restarted with ``env`` (same signing key) to a token issued before."""
+    app, service = _app(env)
+    async with _client(app) as c:
+        r = await c.request(method, path, headers=_bearer(token), json=body)
+    return r, service
+
+
+async def test_a_token_is_worth_what_its_user_is_worth_now():
+    app, _ = _app()
+    async with _client(app) as c:
+        token = await _login(c)
+    r, _ = await _restarted(ENV, token, "PUT", "/wilton/target", {"phi_target": 0.6})
+    assert r.status_code == 200  # same users: the token still works
+    removed = {**ENV, "WILTON_ADMIN_USERS": f"bob:{BOB}:read"}
+    r, _ = await _restarted(removed, token)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    demoted = {**ENV, "WILTON_ADMIN_USERS": f"alice:{ALICE}:read,bob:{BOB}:read"}
+    r, service = await _restarted(demoted, token, "PUT", "/wilton/target", {"phi_target": 0.6})
+    assert r.status_code == 403 and "insufficient_scope" in r.headers["www-authenticate"]
+    assert service.store.runtime_hint().phi_target is None
+    r, _ = await _restarted(demoted, token)
+    assert r.status_code == 200  # still a reader
+    new_password = {**ENV, "WILTON_ADMIN_USERS": f"alice:{hash_password('a brand new password', n=2**12)},bob:{BOB}:read"}
+    r, _ = await _restarted(new_password, token)
+    assert r.status_code == 401
+    app, _ = _app(new_password)
+    async with _client(app) as c:
+        fresh = await _login(c, password="a brand new password")
+        assert (await c.put("/wilton/target", headers=_bearer(fresh), json={"phi_target": 0.6})).status_code == 200
+    claims = jwt.decode(fresh, SECRET, algorithms=["HS256"], audience="wilton-admin")
+    assert claims["pwf"] and claims["pwf"] not in hash_password("x", n=2**12) and "$" not in claims["pwf"]
+
+
+async def test_ui_user_tokens_work_on_every_worker_until_ui_password_changes():
+    env = {"WILTON_JWT_SECRET": SECRET, "UI_USERNAME": "ops", "UI_PASSWORD": "s3cret-pass"}
+    app, _ = _app(env)
+    async with _client(app) as c:
+        token = await _login(c, "ops", "s3cret-pass")
+    r, _ = await _restarted(env, token)  # another worker or a restart hashes the password alike
+    assert r.status_code == 200
+    r, _ = await _restarted({**env, "UI_PASSWORD": "another-pass"}, token)
+    assert r.status_code == 401
 
 
 async def test_master_key_is_full_admin_and_audited_as_such(caplog):

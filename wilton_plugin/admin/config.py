@@ -8,6 +8,7 @@ wrong raises ``ConfigError`` naming the variable; secret values are printed as `
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import math
 import re
@@ -50,6 +51,13 @@ class User:
     password_hash: str
     scopes: frozenset[str] = ALL_SCOPES
 
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the stored hash, carried in tokens so that a new password revokes them.
+
+        The hash's salt is secret, so the digest tells a token holder nothing about the password."""
+        return hashlib.sha256(b"wilton-password-fingerprint\0" + self.password_hash.encode()).hexdigest()[:16]
+
 
 @dataclass(frozen=True)
 class AdminConfig:
@@ -70,9 +78,11 @@ def load_admin_config(environ: Mapping[str, str]) -> AdminConfig:
     """Parse and check the admin settings; ConfigError (one line) on anything invalid."""
     dev = _dev_mode(environ)
     users = _users(environ)
+    ui_name = _ui_user_name(environ) if users is None else None
+    users = users or {}
     current = _current_key(environ)
     previous = _previous_key(environ, current)
-    if current is None and (users or dev):
+    if current is None and (users or ui_name or dev):
         if not dev:
             raise ConfigError(
                 "WILTON_JWT_SECRET", "<unset>",
@@ -85,6 +95,8 @@ def load_admin_config(environ: Mapping[str, str]) -> AdminConfig:
         log.warning("wilton: WILTON_DEV_MODE=1 and no JWT key: random per-process secret, tokens work only on the worker that issued them")
     if current is None and previous is not None:
         raise ConfigError("WILTON_JWT_PREVIOUS_SECRET", REDACTED, "A previous key needs a current one (WILTON_JWT_SECRET or WILTON_JWT_PRIVATE_KEY_FILE).")
+    if ui_name is not None and current is not None:
+        users = {ui_name: _ui_user(ui_name, environ["UI_PASSWORD"], current)}
     for user in users.values():
         if verify_password(SEED_PASSWORD, user.password_hash) and not dev:
             raise ConfigError(
@@ -220,7 +232,8 @@ def _deadline(raw: str | None) -> float:
     return value
 
 
-def _users(environ: Mapping[str, str]) -> dict[str, User]:
+def _users(environ: Mapping[str, str]) -> dict[str, User] | None:
+    """The users of WILTON_ADMIN_USERS or its file; None when neither is set."""
     inline, path = environ.get("WILTON_ADMIN_USERS"), environ.get("WILTON_ADMIN_USERS_FILE")
     if inline and path:
         raise ConfigError("WILTON_ADMIN_USERS_FILE", path, "Set WILTON_ADMIN_USERS or WILTON_ADMIN_USERS_FILE, not both.")
@@ -232,13 +245,35 @@ def _users(environ: Mapping[str, str]) -> dict[str, User]:
         return _parse_users("WILTON_ADMIN_USERS_FILE", [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")])
     if inline:
         return _parse_users("WILTON_ADMIN_USERS", [e.strip() for e in inline.split(",") if e.strip()])
+    return None
+
+
+def _ui_user_name(environ: Mapping[str, str]) -> str | None:
+    """The fallback user's name when ``UI_PASSWORD`` is set (LiteLLM's UI convention), checked."""
     password = environ.get("UI_PASSWORD")
-    if password:  # LiteLLM's UI convention: plain text in the environment, hashed here, never logged
-        name = environ.get("UI_USERNAME") or "admin"
-        if password == SEED_PASSWORD and environ.get("WILTON_DEV_MODE") != "1":
-            raise ConfigError("UI_PASSWORD", REDACTED, f"The well-known password '{SEED_PASSWORD}' is refused; choose another or set WILTON_DEV_MODE=1.")
-        return {name: User(name, hash_password(password, n=2**12))}
-    return {}
+    if not password:
+        return None
+    name = environ.get("UI_USERNAME") or "admin"
+    if password == SEED_PASSWORD and environ.get("WILTON_DEV_MODE") != "1":
+        raise ConfigError("UI_PASSWORD", REDACTED, f"The well-known password '{SEED_PASSWORD}' is refused; choose another or set WILTON_DEV_MODE=1.")
+    return name
+
+
+def _ui_user(name: str, password: str, key: SigningKey) -> User:
+    """The fallback user, its plain-text password hashed here and never logged. The salt is derived
+    from the signing key, so every worker and replica with that key makes the same hash (and token
+    fingerprint), while the fingerprint stays secret-salted."""
+    salt = hmac.new(_key_material(key), b"wilton-ui-password-salt\0" + name.encode(), hashlib.sha256).digest()[:16]
+    return User(name, hash_password(password, n=2**12, salt=salt))
+
+
+def _key_material(key: SigningKey) -> bytes:
+    """The secret bytes of a signing key: the HS256 secret, or the private key in DER."""
+    if isinstance(key.sign, bytes):
+        return key.sign
+    from cryptography.hazmat.primitives import serialization
+
+    return key.sign.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 def _parse_users(source: str, entries: list[str]) -> dict[str, User]:

@@ -26,9 +26,10 @@ def _maxmem(n: int, r: int, p: int) -> int:
     return 128 * r * (n + p + 2) + (1 << 20)
 
 
-def hash_password(password: str, *, n: int = DEFAULT_N, r: int = DEFAULT_R, p: int = DEFAULT_P) -> str:
-    """A fresh salted scrypt hash of ``password``."""
-    salt = os.urandom(SALT_BYTES)
+def hash_password(password: str, *, n: int = DEFAULT_N, r: int = DEFAULT_R, p: int = DEFAULT_P,
+                  salt: bytes | None = None) -> str:
+    """A salted scrypt hash of ``password``: a fresh random salt unless ``salt`` is given."""
+    salt = os.urandom(SALT_BYTES) if salt is None else salt
     digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=HASH_BYTES, maxmem=_maxmem(n, r, p))
     b64 = base64.b64encode
     return f"scrypt${n}${r}${p}${b64(salt).decode()}${b64(digest).decode()}"

@@ -1,12 +1,16 @@
 """JWTs for the admin API (pyjwt) and the failed-login limiter.
 
 Tokens carry ``iss`` wilton, ``aud`` wilton-admin, ``sub``, ``iat``/``nbf``/``exp``, ``jti``,
-``scope`` and a ``kid`` header; they are signed with the current key only and verified with the
-key their ``kid`` names, which must be the current key or the previous one within its grace.
+``scope``, ``pwf`` (the user's password fingerprint) and a ``kid`` header; they are signed with the
+current key only and verified with the key their ``kid`` names, which must be the current key or the
+previous one within its grace. A token is worth what its user is worth *now*: its ``sub`` must be a
+configured user, its ``pwf`` that user's current fingerprint (a new password revokes every older
+token), and it grants only the scopes both the token and the user's current entry have.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -38,6 +42,9 @@ def issue_token(config: AdminConfig, subject: str, scopes: frozenset[str], now: 
     key = config.current
     if key is None or key.sign is None:
         raise InvalidToken("no signing key configured")
+    user = config.users.get(subject)
+    if user is None:
+        raise InvalidToken("not a configured user")
     iat = int(time.time() if now is None else now)
     claims = {
         "iss": ISSUER,
@@ -48,6 +55,7 @@ def issue_token(config: AdminConfig, subject: str, scopes: frozenset[str], now: 
         "exp": iat + config.expires_seconds,
         "jti": uuid.uuid4().hex,
         "scope": " ".join(sorted(scopes)),
+        "pwf": user.fingerprint,
     }
     return jwt.encode(claims, key.sign, algorithm=key.algorithm, headers={"kid": key.kid})
 
@@ -74,7 +82,7 @@ def verify_token(config: AdminConfig, token: str, now: float | None = None) -> P
             audience=AUDIENCE,
             issuer=ISSUER,
             leeway=LEEWAY_S,
-            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"], "verify_iat": False},
+            options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "pwf"], "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from None
@@ -82,9 +90,15 @@ def verify_token(config: AdminConfig, token: str, now: float | None = None) -> P
         raise InvalidToken("iat in the future")
     if claims["exp"] + LEEWAY_S < now or claims["nbf"] - LEEWAY_S > now:  # decode checked wall time; honour ``now``
         raise InvalidToken("expired or not yet valid")
+    user = config.users.get(claims["sub"]) if isinstance(claims["sub"], str) else None
+    if user is None:  # removed since (or never configured): the signing key outlives users
+        raise InvalidToken("subject is not a configured user")
+    fingerprint = claims["pwf"]
+    if not isinstance(fingerprint, str) or not hmac.compare_digest(fingerprint.encode(), user.fingerprint.encode()):
+        raise InvalidToken("the user's password changed since the token was issued")
     scope = claims.get("scope")
     scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-    return Principal(str(claims["sub"]), scopes)
+    return Principal(user.name, scopes & user.scopes)  # a demoted user keeps only what they have now
 
 
 class LoginLimiter:
