@@ -376,6 +376,21 @@ def test_config_errors_are_one_line_and_never_print_secrets(name):
             assert value not in message
 
 
+@pytest.mark.parametrize("entry, secret", [(f"alice{ALICE}", ALICE.split("$")[-1]),  # the ':' forgotten
+                                           ("correcthorsebattery", "correcthorsebattery"),  # a bare password
+                                           (ALICE, ALICE.split("$")[-1])])  # a bare hash
+def test_an_entry_without_colon_is_redacted_whole(tmp_path, entry, secret):
+    users_file = tmp_path / "users"
+    users_file.write_text(f"bob:{BOB}:read\n{entry}\n")
+    for env in ({"WILTON_JWT_SECRET": SECRET, "WILTON_ADMIN_USERS": f"bob:{BOB}:read,{entry}"},
+                {"WILTON_JWT_SECRET": SECRET, "WILTON_ADMIN_USERS_FILE": str(users_file)}):
+        with pytest.raises(ConfigError) as err:
+            load_admin_config(env)
+        message = str(err.value)
+        assert secret not in message and "entry #2: <redacted>" in message and "name:hash[:scopes]" in message
+        assert "\n" not in message
+
+
 def test_dev_mode_allows_seed_password_and_generates_a_key():
     config = load_admin_config({"WILTON_DEV_MODE": "1", "UI_USERNAME": "admin", "UI_PASSWORD": "wilton"})
     assert config.dev_mode and config.current is not None and config.current.algorithm == "HS256"

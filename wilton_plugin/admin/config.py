@@ -278,11 +278,12 @@ def _key_material(key: SigningKey) -> bytes:
 
 def _parse_users(source: str, entries: list[str]) -> dict[str, User]:
     users: dict[str, User] = {}
-    for entry in entries:
-        name, _, rest = entry.partition(":")
+    for number, entry in enumerate(entries, 1):
+        name, colon, rest = entry.partition(":")
         encoded, _, scope_text = rest.partition(":")
-        shown = f"{name}:{REDACTED}"
-        if not _NAME.match(name):
+        # the name only when it is one: an entry without ':' may be a bare hash or password
+        shown = f"{name}:{REDACTED}" if colon and _NAME.match(name) else f"entry #{number}: {REDACTED}"
+        if not colon or not _NAME.match(name):
             raise ConfigError(source, shown, "Entries are name:hash[:scopes]; names are 1-64 of A-Z a-z 0-9 _ . @ -.")
         try:
             parse_hash(encoded)
