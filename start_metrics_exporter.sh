@@ -7,6 +7,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 HOST="${METRICS_HOST:-127.0.0.1}"
 PORT="${METRICS_PORT:-8000}"
 MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-}"
+# Importing litellm loads its cost map: the bundled one, never a fetch from GitHub.
+export LITELLM_LOCAL_MODEL_COST_MAP=True
 
 usage() {
   cat <<'EOF'

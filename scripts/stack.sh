@@ -16,6 +16,8 @@ with its log and pid file in .run/:
   1. dashboard   ./start_dashboard.sh: Prometheus + Grafana with Docker, else a local Prometheus
                  (a failure here is reported and the stack goes on without it)
   2. proxy       litellm --config $WILTON_CONFIG --port $PROXY_PORT --prometheus_metrics_port 8000
+                 (with LITELLM_LOCAL_MODEL_COST_MAP=True: LiteLLM's bundled cost map, no fetch
+                 from GitHub at start-up)
                  (the local models are the config's deployments; the proxy's exporter, the
                  seed's "metrics exporter", serves every worker's metrics on 127.0.0.1:8000)
   3. coherence   ./start_coherence_daemon.sh --interval 30 ... (when the script exists)
@@ -182,6 +184,9 @@ up() {
   # 2. the proxy with its local models, 3. the exporter (the proxy's --prometheus_metrics_port)
   (
     cd "$ROOT"
+    # LiteLLM's bundled cost map: otherwise every start fetches it from GitHub (the network, and
+    # costs that change under the version pin).
+    export LITELLM_LOCAL_MODEL_COST_MAP=True
     spawn proxy "$LITELLM" --config "$CONFIG" --host 127.0.0.1 --port "$PROXY_PORT" --prometheus_metrics_port "$METRICS_PORT"
   )
   pid="$(cat "$(pid_file proxy)")"

@@ -128,6 +128,21 @@ def test_image_pins_the_projects_litellm() -> None:
     assert re.search(r"^USER 10001$", dockerfile, re.M)
 
 
+def test_every_proxy_launcher_uses_the_bundled_cost_map() -> None:
+    """Without LITELLM_LOCAL_MODEL_COST_MAP=True every LiteLLM start fetches the cost map from GitHub: the
+    network at run time, and costs that change under the version pin. (stack.sh, the exporter script and
+    the Kubernetes proxy are checked in test_deploy_scripts.py and test_deploy_k8s.py.)"""
+    from wilton_plugin.devstack import ProxyProcess
+
+    assert _compose()["services"]["proxy"]["environment"].get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"
+    # the image: set before the build's own `import litellm` and for every container started from it
+    lines = (ROOT / "deploy/docker/Dockerfile").read_text().splitlines()
+    env_line = lines.index("ENV LITELLM_LOCAL_MODEL_COST_MAP=True")
+    assert env_line > max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    assert env_line < min(i for i, line in enumerate(lines) if line.startswith("RUN "))  # the first imports litellm
+    assert ProxyProcess("unused.yaml").environment()["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
+
+
 def test_compose_prometheus_config() -> None:
     config = yaml.safe_load((ROOT / "deploy/compose/prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}

@@ -110,6 +110,17 @@ def test_proxy_replicas_probes_and_scraping() -> None:
     assert _of("ConfigMap")["wilton-env"]["data"]["REDIS_HOST"] == "wilton-redis"
 
 
+def test_proxy_starts_with_the_bundled_cost_map() -> None:
+    """LITELLM_LOCAL_MODEL_COST_MAP=True in the proxy's environment (its env, or a ConfigMap it loads
+    whole): otherwise every replica fetches LiteLLM's cost map from GitHub at start-up."""
+    container = _of("Deployment")["wilton-proxy"]["spec"]["template"]["spec"]["containers"][0]
+    resolved: dict[str, str] = {}
+    for ref in container.get("envFrom", []):
+        resolved.update(_of("ConfigMap")[ref["configMapRef"]["name"]]["data"])
+    resolved.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    assert resolved.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"
+
+
 def test_every_workload_is_scraped_on_its_metrics_port() -> None:
     for name, d in _of("Deployment").items():
         if name == "wilton-redis":

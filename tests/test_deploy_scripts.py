@@ -4,6 +4,7 @@ plus the refusals and the exporter script run for real.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,12 @@ def test_exporter_serves_the_multiproc_dir_and_stops_on_sigterm(tmp_path: Path) 
                 assert proc.poll() is None, log.read_text()
                 assert time.monotonic() < deadline, "the exporter did not answer in 60 s"
                 time.sleep(0.3)
+        # LiteLLM's exporter imports litellm: with the bundled cost map, never a fetch from GitHub.
+        children = (Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()).split()
+        assert children
+        for child in children:
+            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            assert b"LITELLM_LOCAL_MODEL_COST_MAP=True" in environ
         # A second start sees LiteLLM's exporter on the port and has nothing to do.
         again = subprocess.run([str(ROOT / "start_metrics_exporter.sh"), "--port", str(port)],
                                capture_output=True, text=True, timeout=60, env=clean_env())
@@ -111,6 +119,87 @@ def test_stack_refuses_without_the_needed_environment(tmp_path: Path) -> None:
     for name in ("LITELLM_MASTER_KEY", "OLLAMA_SELFHOST_URL", "OPENAI_API_KEY", "WILTON_COHERENCE_PASSWORD"):
         assert name in result.stderr
     assert "refusing to start" in result.stderr
+
+
+# --- scripts/stack.sh run for real, in a copy of the repository with fake parts -------------------
+
+FAKE_PROXY = """#!/usr/bin/env python3
+# A fake `litellm`: records its environment in .run/proxy.json, answers 200 on --port until SIGTERM.
+import http.server, json, os, sys
+run = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".run")
+with open(os.path.join(run, "proxy.json"), "w") as out:
+    json.dump(dict(os.environ), out)
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), Ok).serve_forever()
+"""
+
+FAKE_SIDECAR = """#!/usr/bin/env bash
+# A fake sidecar: records its environment and arguments in .run/NAME.json, then waits to be stopped.
+set -euo pipefail
+python3 -c 'import json, os, sys; json.dump({"env": dict(os.environ), "argv": sys.argv[2:]}, open(sys.argv[1], "w"))' \\
+  "$(dirname "$0")/.run/$(basename "$0" .sh).json" "$@"
+exec sleep 300
+"""
+
+
+class FakeStack:
+    """scripts/stack.sh copied into ``root`` with the repository's proxy config, a fake litellm in
+    .venv/bin and fake sidecar start scripts that record the environment they were started with."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "scripts").mkdir(parents=True)
+        shutil.copy2(ROOT / "scripts/stack.sh", root / "scripts/stack.sh")
+        (root / "config").mkdir()
+        shutil.copy2(ROOT / "config/litellm_config.yaml", root / "config/litellm_config.yaml")
+        (root / ".venv/bin").mkdir(parents=True)
+        (root / ".run").mkdir()
+        for path, text in ((root / ".venv/bin/litellm", FAKE_PROXY),
+                           (root / "start_coherence_daemon.sh", FAKE_SIDECAR),
+                           (root / "start_llm_insight.sh", FAKE_SIDECAR)):
+            path.write_text(text, encoding="utf-8")
+            path.chmod(0o755)
+
+    def run(self, action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        """``scripts/stack.sh ACTION`` with exactly ``env`` (plus PATH and HOME)."""
+        return subprocess.run([str(self.root / "scripts/stack.sh"), action], capture_output=True, text=True,
+                              timeout=120, env=clean_env(WILTON_STACK_DASHBOARD="0", **env))
+
+    def recorded(self, part: str) -> dict:
+        """What the fake PART recorded when it started."""
+        return json.loads((self.root / ".run" / f"{part}.json").read_text())
+
+
+@pytest.fixture
+def fake_stack(tmp_path: Path) -> Iterator[FakeStack]:
+    """A FakeStack, brought down at the end whatever the test did."""
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", 8000)) == 0:
+            pytest.skip("127.0.0.1:8000 (the stack's fixed exporter port) is in use here")
+    stack = FakeStack(tmp_path / "repo")
+    try:
+        yield stack
+    finally:
+        stack.run("down", {})
+
+
+# What config/litellm_config.yaml asks for, the proxy's admin user, a signing key and the sidecars' passwords.
+STACK_ENV = {"LITELLM_MASTER_KEY": "sk-test-master", "OLLAMA_SELFHOST_URL": "http://127.0.0.1:9",
+             "OLLAMA_EDGE_URL": "http://127.0.0.1:9", "OPENAI_API_KEY": "sk-x", "GEMINI_API_KEY": "g-x",
+             "UI_USERNAME": "ops", "UI_PASSWORD": "pw-ops-0123456789", "WILTON_JWT_SECRET": "s" * 40,
+             "WILTON_COHERENCE_PASSWORD": "pw-ops-0123456789", "WILTON_INSIGHT_PASSWORD": "pw-ops-0123456789"}
+
+
+def test_stack_starts_the_proxy_with_the_bundled_cost_map(fake_stack: FakeStack) -> None:
+    up = fake_stack.run("up", {**STACK_ENV, "PROXY_PORT": str(_free_port()), "WILTON_STACK_COHERENCE": "0",
+                               "WILTON_STACK_INSIGHT": "0"})
+    assert up.returncode == 0, up.stderr
+    assert fake_stack.recorded("proxy")["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
 
 
 def test_stack_status_and_bad_action() -> None:

@@ -128,13 +128,15 @@ class ProxyProcess(ServerProcess):
         return args + list(self.extra_args)
 
     def environment(self) -> dict[str, str]:
-        """The proxy's environment: offline cost map, the master key, no telemetry."""
+        """The proxy's environment: LiteLLM's bundled cost map (no fetch from GitHub), the master key.
+
+        No LITELLM_TELEMETRY: LiteLLM 1.106.2 reads no such variable (its ``--telemetry`` flag is a no-op).
+        """
         env = dict(os.environ)
         env.update(
             {
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "LITELLM_MASTER_KEY": self.master_key,
-                "LITELLM_TELEMETRY": "False",
                 "PYTHONUNBUFFERED": "1",
             }
         )
