@@ -297,3 +297,28 @@ def test_a_prompts_score_does_not_depend_on_the_hash_seed():
     assert first.count("0x") == 400
     assert scores("2") == first
     assert scores("3") == first
+
+
+def test_the_stem_ends_at_the_first_option_line_whatever_the_option_style():
+    # The stem was cut at the first line opening with the first option's letter: "(A)" options were
+    # never found (the whole prompt was read as the stem), and a stem line such as "An investor ..."
+    # ended the stem early. Scores of "(A)"-style prompts drifted from the "A."-style ones they equal.
+    bodies = ["a dozen for $3", "six for $2", "one for 30 cents", "they cost the same"]
+
+    def prompt(stem: str, style: str) -> str:
+        options = (style.format(letter, body) for letter, body in zip("ABCD", bodies))
+        return stem + "\n" + "\n".join(options) + "\nAnswer:"
+
+    names = features.DENSE_NAMES
+    checked = [names.index(n) for n in ("log_stem_chars", "log_sentences", "words_per_sentence", "numbers_in_stem_share")]
+    for stem in ("A farmer sells eggs.\nThe buyer wants 3 of them.\nWhich is cheaper per egg?",
+                 "A farmer sells eggs.\nAn investor buys 3 hens.\nWhich is cheaper per egg?",
+                 "A farmer sells eggs.\nEn investor buys 3 hens.\nWhich is cheaper per egg?"):
+        dense = [features.parts(prompt(stem, style))[0] for style in ("{}. {}", "({}) {}", "{}) {}")]
+        assert [[d[i] for i in checked] for d in dense[1:]] == [[dense[0][i] for i in checked]] * 2, stem
+        scores = [SCORER.model.predict(prompt(stem, style))[0] for style in ("{}. {}", "({}) {}", "{}) {}")]
+        assert max(scores) - min(scores) < 0.01, (stem, scores)
+    # a stem line opening with "A" is part of the stem, as one of the same length opening with "E"
+    an, en = (features.parts(prompt(stem, "{}. {}"))[0][names.index("log_stem_chars")]
+              for stem in ("Q.\nAn investor buys 3 hens. Which is cheaper?", "Q.\nEn investor buys 3 hens. Which is cheaper?"))
+    assert an == en

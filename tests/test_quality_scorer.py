@@ -224,7 +224,7 @@ def test_prompts_fall_into_families_and_the_shipped_model_covers_each():
     assert family(long_options) == "choice"  # options longer than the features' tail scan still count
     model = make_scorer("learned", None).model
     assert isinstance(model.families["choice"], Linear) and isinstance(model.families["quant"], Linear)
-    assert model.families["choice"].feature_set == "structural-2"
+    assert model.families["choice"].feature_set == "structural-3"
     assert model.families["quant"].feature_set == "wordproblem-1"
     assert model.families["open"] == Prior("tasks")  # 6 open training rows: too few for a model
     poem = "Write a short poem about the sea."
@@ -284,7 +284,7 @@ def test_a_family_with_enough_rows_is_learned_and_the_others_fall_back():
     model = train(read_rows(GSM)[:120], seed=0)
     assert isinstance(model.families["quant"], Linear) and model.families["quant"].feature_set == "wordproblem-1"
     assert model.families["open"] == Prior("tasks")
-    assert model.families["choice"].feature_set == "structural-2"
+    assert model.families["choice"].feature_set == "structural-3"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 
-VERSION = "structural-2"  # bump when a feature changes: artifacts record it
+VERSION = "structural-3"  # bump when a feature changes: artifacts record it
 SCAN_HEAD = 1500  # characters looked at from the start of the prompt ...
 SCAN_TAIL = 500  # ... and from its end (options and the question are usually there)
 CHOICE_TAIL = 2000  # characters searched, from the end, for answer options
@@ -138,8 +138,8 @@ def parts(text: str) -> tuple[list[float], set[str]]:
     matches = list(_OPTION.finditer(text))[-MAX_OPTION_LINES:]  # a long lettered list costs no more than a question
     options = [m.groups() for m in matches]
     if len(options) >= 2:
-        first = text.find("\n" + options[0][0])
-        stem = text[:first] if first > 0 else text
+        first = matches[0].start()  # the first option line: not any earlier line that opens with its letter
+        stem = text[:first].removesuffix("\n") if first > 0 else text
         bodies = [body.strip() for _, body in options]
     else:
         stem, bodies = text, []
