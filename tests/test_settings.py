@@ -240,6 +240,12 @@ def test_parse_deployments_reads_tiers_and_ignores_untiered() -> None:
         ([dep("chat", "frontier", wilton_phi_score=1.2)], "model_list[0].model_info.wilton_phi_score", "[0, 1]"),
         ([dep("chat", wilton_phi_score=0.3)], "model_list[0].model_info.wilton_phi_score", "wilton_tier"),
         ([dep("chat", "edge", input_cost_per_token=-1)], "model_list[0].model_info.input_cost_per_token", "[0, inf)"),
+        ([dep("chat", "edge", input_cost_per_token=False)], "model_list[0].model_info.input_cost_per_token", "Not a number"),
+        ([dep("chat", "edge", output_cost_per_token="")], "model_list[0].model_info.output_cost_per_token", "Not a number"),
+        ([dep("chat", "edge", wilton_phi_scor=0.9)], "model_list[0].model_info.wilton_phi_scor",
+         "valid: wilton_tier, wilton_phi_score"),
+        ([dep("chat", wilton_teir="edge"), dep("chat", wilton_teir="frontier")], "model_list[0].model_info.wilton_teir",
+         "Unknown Wilton key"),
         ([{"model_info": {"wilton_tier": "edge"}}], "model_list[0].model_name", "model_name"),
         ([{"model_name": "chat", "model_info": ["edge"]}], "model_list[0].model_info", "mapping"),
         (["chat"], "model_list[0]", "mapping"),
@@ -250,6 +256,14 @@ def test_bad_deployment(model_list: Any, key: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         check_groups(model_list, WiltonSettings())
     assert_one_line(info.value, key, fragment)
+
+
+def test_unknown_wilton_key_never_prints_its_value_and_costs_default_to_zero() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_deployments([dep("chat", "frontier", wilton_api_key="sk-live-0123456789")])
+    assert "sk-live-0123456789" not in str(info.value) and "wilton_api_key" in str(info.value)
+    [spec] = parse_deployments([dep("chat", "edge", input_cost_per_token=None, output_cost_per_token=0, other_key=1)])
+    assert (spec.input_cost_per_token, spec.output_cost_per_token) == (0.0, 0.0)
 
 
 def test_litellm_tier_free_paid_is_left_alone() -> None:

@@ -103,6 +103,16 @@ class DeploymentSpec:
 # --- scalar validators ---------------------------------------------------------------------
 
 
+class _Hidden:
+    """Stands for a value an error must not print (that of an unknown key: it may be a secret)."""
+
+    def __repr__(self) -> str:
+        return "<not shown>"
+
+
+HIDDEN = _Hidden()
+
+
 def _number(key: str, value: object, lo: float, hi: float, *, lo_open: bool = False) -> float:
     if isinstance(value, bool):
         raise ConfigError(key, value, f"Not a number; expected a finite number in {_range(lo, hi, lo_open)}.")
@@ -291,6 +301,8 @@ def _prefix(value: object) -> str:
 
 # --- the model_list --------------------------------------------------------------------------
 
+MODEL_INFO_KEYS = ("wilton_tier", "wilton_phi_score")  # every other model_info key starting wilton_ is refused
+
 
 def parse_deployments(model_list: object) -> list[DeploymentSpec]:
     """Read tier and phi_score of every deployment that declares a ``wilton_tier``."""
@@ -320,14 +332,17 @@ def parse_deployment(deployment: Mapping[str, Any], where: str = "deployment") -
             info["tier"],
             "LiteLLM reserves model_info.tier (free/paid) and silently drops other values; use model_info.wilton_tier.",
         )
+    for name in info:
+        if isinstance(name, str) and name.startswith("wilton_") and name not in MODEL_INFO_KEYS:
+            raise ConfigError(f"{where}.model_info.{name}", HIDDEN, f"Unknown Wilton key; valid: {', '.join(MODEL_INFO_KEYS)}.")
     if "wilton_tier" not in info:
         if "wilton_phi_score" in info:
             raise ConfigError(f"{where}.model_info.wilton_phi_score", info["wilton_phi_score"], "Set model_info.wilton_tier too.")
         return None
     tier = _choice(f"{where}.model_info.wilton_tier", info["wilton_tier"], tuple(sorted(TIERS)))
     phi_score = _number(f"{where}.model_info.wilton_phi_score", info.get("wilton_phi_score", 0.5), 0.0, 1.0)
-    costs = [
-        _number(f"{where}.model_info.{name}", info.get(name) or 0.0, 0.0, math.inf)
+    costs = [  # absent or null: no cost, as LiteLLM reads it
+        0.0 if info.get(name) is None else _number(f"{where}.model_info.{name}", info[name], 0.0, math.inf)
         for name in ("input_cost_per_token", "output_cost_per_token")
     ]
     if not isinstance(group, str) or not group:
