@@ -80,7 +80,10 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-[[ "$PORT" =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "the port must be a number in 1..65535, not '$PORT'"
+if ! [[ "$PORT" =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then
+  die "the port must be a number in 1..65535, not '$PORT'"
+fi
+PORT=$((10#$PORT))
 
 if [[ -x "$ROOT/.venv/bin/python" ]]; then
   PYTHON="$ROOT/.venv/bin/python"

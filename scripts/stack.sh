@@ -299,6 +299,7 @@ case "${1:-}" in
     ;;
   *)
     usage >&2
-    die "expected up, down or status${1:+, not '$1'}"
+    [[ -z "${1:-}" ]] || die "expected up, down or status, not '$1'"
+    die "expected up, down or status"
     ;;
 esac

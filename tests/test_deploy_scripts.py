@@ -60,7 +60,18 @@ def test_script_help(script: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_shellcheck() -> None:
-    subprocess.run(["shellcheck", "-x", *map(str, ROOT_SCRIPTS)], check=True, cwd=ROOT)
+    # .ci/run installs shellcheck; the sourced library and the CI entry point are bash too
+    scripts = [*ROOT_SCRIPTS, ROOT / "scripts/lib/sidecar.sh", ROOT / ".ci/run"]
+    subprocess.run(["shellcheck", "-x", *map(str, scripts)], check=True, cwd=ROOT)
+
+
+def test_ci_installs_what_setup_demo_deps_and_the_tests_need() -> None:
+    """.ci/run on a fresh Debian: make, python3-venv (Debian's python3 has no ensurepip, so `python3 -m
+    venv` fails), build-essential (llama-cpp-python compiles), curl (stack.sh), shellcheck (test_shellcheck)."""
+    installed = set()
+    for packages in re.findall(r"need_apt\+=\(([^)]*)\)", (ROOT / ".ci/run").read_text()):
+        installed.update(packages.split())
+    assert {"make", "python3-venv", "build-essential", "curl", "shellcheck", "redis-server", "prometheus"} <= installed
 
 
 def test_exporter_refuses_without_a_multiproc_dir() -> None:
