@@ -150,7 +150,8 @@ def test_prometheus_url_credentials_are_sent_as_basic_auth_and_never_reach_the_l
     ports = {name: port if name == closed else stub.server_address[1] for name in ("proxy", "prometheus")}
     prometheus_url = f"http://user:s3cret@127.0.0.1:{ports['prometheus']}"
     result = run([sys.executable, "-m", "sidecars.coherence", "--once", "--metrics-port", "0", "--log-level", "debug",
-                  "--proxy-url", f"http://127.0.0.1:{ports['proxy']}", "--prometheus-url", prometheus_url],
+                  "--proxy-url", f"http://127.0.0.1:{ports['proxy']}", "--prometheus-url", prometheus_url,
+                  "--phi-query", "wilton:phi:ratio_rate5m"],  # no proxy to tell its unit: an explicit query
                  env=clean_env(WILTON_COHERENCE_PASSWORD=PASSWORD))
     logs = result.stdout + result.stderr
     assert result.returncode == 1, logs  # the closed port fails it (and the stub's status φ has no age)
@@ -319,7 +320,10 @@ def test_flags_defaults_and_environment(monkeypatch):
             monkeypatch.delenv(name)
     args = build_parser().parse_args([])
     assert (args.interval, args.username, args.phi_target, args.metrics_port) == (10.0, "admin", 0.75, 9464)
-    assert args.phi_query == "wilton:phi:ratio_rate5m" and not args.dry_run and not args.once
+    assert args.phi_query is None and not args.dry_run and not args.once  # None: the proxy's unit's φ
+    monkeypatch.setenv("WILTON_COHERENCE_PHI_QUERY", "my:phi")
+    assert build_parser().parse_args([]).phi_query == "my:phi"
+    monkeypatch.delenv("WILTON_COHERENCE_PHI_QUERY")
     assert resolve_password(args) == ("wilton", "default")
     monkeypatch.setenv("WILTON_COHERENCE_INTERVAL", "5")
     monkeypatch.setenv("WILTON_COHERENCE_PHI_TARGET", "0.8")

@@ -64,6 +64,8 @@ class Fake:
         self.requests: list[tuple[str, str]] = []
         self.queries: list[str] = []
         self.reject_next_token = False
+        self.unit = "requests"  # the proxy's phi_unit, as its /wilton/status reports it
+        self.recorded = QUERY  # the one recorded φ series this Prometheus has (the proxy's unit's)
 
     def written_at(self, t: float) -> float | None:
         """When the φ sample an instant query at ``t`` sees was written; None when it sees none."""
@@ -78,13 +80,13 @@ class Fake:
         self.queries.append(query)
         t = float(request.url.params.get("time", self.clock()))
         stamp = re.fullmatch(r"timestamp\((.*)\)", query, re.S)
-        if (stamp.group(1).strip() if stamp else query) != QUERY:
+        if (stamp.group(1).strip() if stamp else query) != self.recorded:
             return httpx.Response(400, json={"status": "error", "errorType": "bad_data", "error": "parse error"})
         written = self.written_at(t)
         result = []
         if written is not None:
             value = written if stamp else self.phi
-            result = [{"metric": {} if stamp else {"__name__": QUERY}, "value": [t, str(value)]}]
+            result = [{"metric": {} if stamp else {"__name__": self.recorded}, "value": [t, str(value)]}]
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -112,7 +114,7 @@ class Fake:
             self.valid_tokens.discard(token)
             return httpx.Response(401, json={"detail": "expired"})
         if request.url.path == "/wilton/status":
-            body = {"phi_target": 0.75, "phi_bias": self.bias, "phi": self.status_phi, "unit": "requests",
+            body = {"phi_target": 0.75, "phi_bias": self.bias, "phi": self.status_phi, "unit": self.unit,
                     "window": self.status_window, "tiers": {}, "weights": {}, "shared_state": False, "last_changes": []}
             if self.status_time is not None:
                 body["time"] = self.status_time
@@ -253,6 +255,51 @@ def test_one_iteration_corrects_the_bias_and_audits_it(fake, client, clock, capl
     assert metric(loop, "wilton_coherence_data_age_seconds") == 1.0
     assert metric(loop, "wilton_coherence_bias") == pytest.approx(0.02)
     assert metric(loop, "wilton_coherence_last_success_timestamp_seconds") == clock.now
+
+
+TOKENS_QUERY = "wilton:phi_tokens:ratio_rate5m"
+
+
+def test_without_an_explicit_query_the_loop_reads_the_phi_of_the_proxys_unit(fake, client, clock):
+    """phi_unit tokens: the balancer holds the token share, so the sidecar must read the token φ (the
+    request φ would make it fight the inner loop); the unit comes from /wilton/status."""
+    fake.unit, fake.recorded = "tokens", TOKENS_QUERY
+    fake.rule_stopped_at = clock.now - 1
+    admin = AdminClient(PROXY, "admin", PASSWORD, client, clock=clock)
+    loop = CoherenceLoop(ControllerSettings(target=0.75, interval=10.0), admin, PrometheusReader(PROM, None, client),
+                         CoherenceMetrics(), max_backoff=60, clock=clock, wall_clock=clock)
+    result = loop.iterate()
+    assert result.ok and result.observation.source == "prometheus" and result.fallback is None
+    assert fake.queries == [TOKENS_QUERY, f"timestamp(\n{TOKENS_QUERY}\n)"]
+    assert fake.puts == [pytest.approx(0.02)]
+    fake.unit, fake.recorded = "requests", QUERY  # the proxy restarted with phi_unit requests
+    fake.queries.clear()
+    clock.now += 10
+    fake.rule_stopped_at = clock.now - 1
+    assert loop.iterate().ok and fake.queries[0] == QUERY
+    fake.proxy_up = False  # the status cannot be read: the last unit seen holds
+    fake.queries.clear()
+    clock.now += 10
+    loop.iterate()
+    assert fake.queries and fake.queries[0] == QUERY
+
+
+def test_an_explicit_query_wins_over_the_proxys_unit(fake, client, clock):
+    fake.unit = "tokens"  # the operator's own query (requests' rule) is read all the same
+    fake.rule_stopped_at = clock.now - 1
+    loop = make_loop(fake, client, clock)
+    assert loop.iterate().ok
+    assert fake.queries == [QUERY, f"timestamp(\n{QUERY}\n)"]
+
+
+def test_an_unknown_unit_is_a_problem_and_no_query_is_guessed(fake, client, clock):
+    fake.unit = "bytes"
+    admin = AdminClient(PROXY, "admin", PASSWORD, client, clock=clock)
+    loop = CoherenceLoop(ControllerSettings(target=0.75, interval=10.0), admin, PrometheusReader(PROM, None, client),
+                         CoherenceMetrics(), max_backoff=60, clock=clock, wall_clock=clock)
+    result = loop.iterate()
+    assert not fake.queries and not fake.puts
+    assert "unit 'bytes'" in (result.error or "") + (result.fallback or "")
 
 
 def run_for(loop, clock, iterations, before_iteration=lambda n: None):

@@ -167,6 +167,20 @@ def test_phi_history_has_phi_target_and_band(committed: dict[str, Any]) -> None:
     assert exprs[1:4] == ["max(wilton_phi_target)", "max(wilton_phi_target) + 0.05", "max(wilton_phi_target) - 0.05"]
 
 
+def test_phi_panels_show_phi_by_tokens_too(committed: dict[str, Any]) -> None:
+    """With phi_unit tokens the balancer holds the token share: both φ panels show it (filtered by model
+    group, local tiers over all) beside the request φ, and the stat its deviation from the target."""
+    tokens = 'sum(rate(wilton_tokens_total{tier=~"selfhost|edge", model_group=~"$model_group"}[5m]))'
+    for title in ("φ now vs target", "φ history and target band"):
+        panel = _by_title(committed, title)
+        by_legend = {target["legendFormat"]: target["expr"] for target in panel["targets"]}
+        assert by_legend["φ tokens (5m)"].startswith(tokens), title
+        assert by_legend["φ tokens (5m)"].endswith(' / sum(rate(wilton_tokens_total{model_group=~"$model_group"}[5m]))')
+        assert "phi_unit" in panel["description"], title
+    now = {t["legendFormat"]: t["expr"] for t in _by_title(committed, "φ now vs target")["targets"]}
+    assert now["φ tokens − target"] == f"{now['φ tokens (5m)']} - scalar(max(wilton_phi_target))"
+
+
 def test_latency_is_a_quantile_over_buckets_by_deployment_filtered_by_tier(committed: dict[str, Any]) -> None:
     panel = _by_title(committed, "Request latency per deployment (mean, p95)")
     p95, mean = (target["expr"] for target in panel["targets"])

@@ -18,6 +18,8 @@ from wilton_plugin.observability import rules
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "wilton.rules.yml"
+TOKENS_RULES_FILE = PROMETHEUS_DIR / "wilton.tokens.rules.yml"
+TOKENS_TEST_FILES = sorted((PROMETHEUS_DIR / "tests" / "tokens").glob("*.yml"))
 CONFIG_FILE = PROMETHEUS_DIR / "prometheus.yml"
 TEST_FILES = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
 PROMTOOL = shutil.which("promtool")
@@ -47,6 +49,36 @@ def test_committed_rules_file_is_a_fresh_build() -> None:
         "prometheus/wilton.rules.yml differs from the generator; regenerate it with "
         "`python -m wilton_plugin.observability.rules --out prometheus/wilton.rules.yml`"
     )
+
+
+def test_committed_tokens_rules_file_is_a_fresh_tokens_build() -> None:
+    assert TOKENS_RULES_FILE.read_text(encoding="utf-8") == rules.render(phi_unit="tokens"), (
+        "prometheus/wilton.tokens.rules.yml differs from the generator; regenerate it with "
+        "`python -m wilton_plugin.observability.rules --phi-unit tokens`"
+    )
+
+
+def test_phi_unit_tokens_makes_the_alert_compare_the_token_share(tmp_path: Path) -> None:
+    """With phi_unit tokens the balancer holds the token share: the alert (and its probe's quantity) must
+    read wilton:phi_tokens:ratio_rate5m, never the request share; the default stays on requests."""
+    def phi_alert(document: dict) -> dict:
+        return next(rule for rule in document["groups"][1]["rules"] if rule["alert"] == "WiltonPhiOutOfBand")
+
+    tokens = phi_alert(rules.build(phi_unit="tokens"))
+    assert tokens["expr"] == (
+        "wilton:phi_tokens:ratio_rate5m and on () "
+        "(abs(wilton:phi_tokens:ratio_rate5m - on () wilton:phi_target:max) > 0.05)"
+    )
+    assert "wilton:phi:ratio_rate5m" not in tokens["expr"]
+    assert "share of tokens" in tokens["annotations"]["description"]
+    requests = phi_alert(rules.build())
+    assert requests["expr"].startswith("wilton:phi:ratio_rate5m and on ()")
+    assert "phi_unit=tokens" in rules.render(phi_unit="tokens").splitlines()[1]
+    with pytest.raises(ValueError, match="phi_unit"):
+        rules.build(phi_unit="bytes")
+    out = tmp_path / "tokens.yml"
+    assert rules.main(["--phi-unit", "tokens", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == rules.render(phi_unit="tokens")
 
 
 def test_check_mode_exits_1_when_the_file_differs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,6 +169,19 @@ def test_promtool_unit_tests_pass() -> None:
     result = promtool("test", "rules", *map(str, TEST_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(TEST_FILES), result.stdout
+
+
+@needs_promtool
+def test_promtool_tokens_unit_tests_pass() -> None:
+    """The tokens variant: quiet while the token share holds (whatever the request share), firing
+    when it does not."""
+    assert TOKENS_TEST_FILES, "no promtool unit tests in prometheus/tests/tokens/"
+    assert promtool("check", "rules", str(TOKENS_RULES_FILE)).returncode == 0
+    for path in TOKENS_TEST_FILES:
+        assert yaml.safe_load(path.read_text(encoding="utf-8"))["rule_files"] == ["../../wilton.tokens.rules.yml"]
+    result = promtool("test", "rules", *map(str, TOKENS_TEST_FILES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(TOKENS_TEST_FILES), result.stdout
 
 
 @needs_promtool

@@ -20,14 +20,14 @@ from sidecars.common.cli import positive, redactable
 from sidecars.common.cli import resolve_secret, serve_metrics, setup_logging, stop_metrics_server, stop_on_signals
 from sidecars.common.redact import redact_urls, url_passwords
 
-from sidecars.coherence.clients import AdminClient, PrometheusReader
+from sidecars.coherence.clients import PHI_QUERIES, AdminClient, PrometheusReader
 from sidecars.coherence.controller import ControllerSettings
 from sidecars.coherence.loop import CoherenceLoop
 from sidecars.coherence.metrics import CoherenceMetrics
 
 log = logging.getLogger("wilton.coherence")
 
-DEFAULT_PHI_QUERY = "wilton:phi:ratio_rate5m"
+DEFAULT_PHI_QUERY = "wilton:phi:ratio_rate5m"  # the proxy's default unit (requests); see PHI_QUERIES
 DEFAULT_PASSWORD = "wilton"
 
 
@@ -65,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the password from this file (env WILTON_COHERENCE_PASSWORD_FILE)")
     add_urls(p, prometheus_when_empty="use the proxy's /wilton/status only",
              proxy_credentials="--username and WILTON_COHERENCE_PASSWORD or --password-file")
-    add("--phi-query", default=env("WILTON_COHERENCE_PHI_QUERY", DEFAULT_PHI_QUERY),
-        help=f"PromQL giving the global φ as one series (env WILTON_COHERENCE_PHI_QUERY; default {DEFAULT_PHI_QUERY})")
+    add("--phi-query", default=env("WILTON_COHERENCE_PHI_QUERY"),
+        help="PromQL giving the global φ as one series (env WILTON_COHERENCE_PHI_QUERY; default: the recorded "
+        f"φ of the unit the proxy's /wilton/status reports, {PHI_QUERIES['requests']} for requests, "
+        f"{PHI_QUERIES['tokens']} for tokens)")
     add("--dry-run", action="store_true", default=env_flag("WILTON_COHERENCE_DRY_RUN"),
         help="compute and log corrections, never PUT them (env WILTON_COHERENCE_DRY_RUN=1)")
     add("--once", action="store_true", default=env_flag("WILTON_COHERENCE_ONCE"),
@@ -134,12 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with httpx.Client(timeout=args.timeout) as client:
         admin = AdminClient(args.proxy_url, args.username, password, client)
-        prometheus = PrometheusReader(args.prometheus_url, args.phi_query, client) if args.prometheus_url else None
+        prometheus = PrometheusReader(args.prometheus_url, args.phi_query or None, client) if args.prometheus_url else None
         loop = CoherenceLoop(settings, admin, prometheus, metrics, dry_run=args.dry_run, max_backoff=args.max_backoff)
         log.info(
             "wilton-coherence: target φ=%.4f every %.1f s; proxy %s; prometheus %s (%s); user %s; %s",
             settings.target, settings.interval, redact_urls(args.proxy_url), redact_urls(args.prometheus_url) or "off",
-            args.phi_query, args.username, "dry run" if args.dry_run else "applying corrections",
+            args.phi_query or " or ".join(PHI_QUERIES.values()) + " by the proxy's unit", args.username, "dry run" if args.dry_run else "applying corrections",
         )
         try:
             code = loop.run(stop, once=args.once)

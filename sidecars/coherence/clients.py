@@ -24,6 +24,19 @@ from sidecars.coherence.controller import Observation
 log = logging.getLogger("wilton.coherence")
 
 
+# The recorded φ of each proxy ``phi_unit`` (wilton_plugin/observability/recording_rules.py): the share the
+# proxy's balancer holds, so the one the sidecar must hold too.
+PHI_QUERIES = {"requests": "wilton:phi:ratio_rate5m", "tokens": "wilton:phi_tokens:ratio_rate5m"}
+
+
+def phi_query_for(status: dict[str, Any]) -> str:
+    """The φ query of the unit a /wilton/status body reports (``unit``; a proxy without one counts requests)."""
+    unit = status.get("unit", "requests")
+    if unit not in PHI_QUERIES:
+        raise SidecarError(f"the proxy's /wilton/status reports unit {unit!r}; known: {', '.join(PHI_QUERIES)}")
+    return PHI_QUERIES[unit]
+
+
 class NoData(PrometheusError):
     """The query answered but without a usable value (empty vector, NaN: e.g. no traffic)."""
 
@@ -52,10 +65,14 @@ class PrometheusReader:
     (a recording rule, a plain selector) that is the time it was written; for any other expression it
     is the evaluation time, the expression's own range (``rate(...[30s])``) bounding the data's age.
     Both times are Prometheus's, so clock skew between the sidecar and Prometheus does not count.
+
+    ``query`` None: the query follows the proxy's ``phi_unit`` (``follows_unit``); the loop sets
+    ``query`` from each /wilton/status it reads (:func:`phi_query_for`) before reading.
     """
 
-    def __init__(self, base_url: str, query: str, client: httpx.Client):
+    def __init__(self, base_url: str, query: str | None, client: httpx.Client):
         self.base_url = base_url.rstrip("/")
+        self.follows_unit = query is None
         self.query = query
         self.client = client
 
@@ -76,6 +93,8 @@ class PrometheusReader:
 
     def read(self) -> Observation:
         """The φ sample, its timestamp and its age (NoData when Prometheus has no value for it)."""
+        if self.query is None:
+            raise SidecarError("no φ query yet: the proxy's unit is not known (its /wilton/status was not read)")
         kind, samples = self._instant(self.query)
         evaluated_at, phi = self._one(self.query, samples)
         if kind != "vector":

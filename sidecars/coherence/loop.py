@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from sidecars.common.backoff import Backoff
 from sidecars.common.redact import exception_line, exception_trace, redact_urls
 
-from sidecars.coherence.clients import AdminClient, NoData, PrometheusReader, SidecarError, status_bias
+from sidecars.coherence.clients import AdminClient, NoData, PrometheusReader, SidecarError, phi_query_for, status_bias
 from sidecars.coherence.controller import ControllerSettings, ControllerState, Observation, SetBias, step
 from sidecars.coherence.metrics import CoherenceMetrics
 
@@ -116,7 +116,20 @@ class CoherenceLoop:
     def _observe(self) -> Reading:
         problems: list[str] = []
         max_age = self.settings.max_age
-        if self.prometheus is not None:
+        status: dict | None = None
+        status_failed = False
+        if self.prometheus is not None and self.prometheus.follows_unit:
+            # The default query follows the proxy's phi_unit (the share its balancer holds), read from
+            # its status at every iteration; while the status cannot be read, the last unit seen holds.
+            try:
+                status = self.admin.status()
+                self.prometheus.query = phi_query_for(status)
+            except SidecarError as exc:
+                problems.append(self._error(exc, "status" if status is not None else None))
+                status_failed = status is None
+                if self.prometheus.query is None:
+                    return Reading(status=status, problems=tuple(problems))
+        if self.prometheus is not None and self.prometheus.query is not None:
             try:
                 observation = self.prometheus.read()
             except NoData as exc:
@@ -132,11 +145,14 @@ class CoherenceLoop:
                     SidecarError(f"its φ sample is {observation.age_s:.0f} s old (stale after {max_age:g} s)"),
                     "prometheus"))
         # Prometheus off, failing or stale: the proxy's status, if its φ is known to be recent enough
-        try:
-            status = self.admin.status()
-        except SidecarError as exc:
-            problems.append(self._error(exc))
+        if status_failed:
             return Reading(problems=tuple(problems))
+        if status is None:
+            try:
+                status = self.admin.status()
+            except SidecarError as exc:
+                problems.append(self._error(exc))
+                return Reading(problems=tuple(problems))
         try:
             observation = self.admin.observe(status)
         except SidecarError as exc:

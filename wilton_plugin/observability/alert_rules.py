@@ -14,6 +14,11 @@ PROXY_JOB = "wilton-proxy"
 COHERENCE_JOB = "wilton-coherence"
 INSIGHT_JOB = "wilton-insight"
 
+PHI_UNITS = ("requests", "tokens")
+# The recorded φ each unit's alert compares with the target: the share the balancer holds.
+PHI_RECORDS = {"requests": "wilton:phi:ratio_rate5m", "tokens": "wilton:phi_tokens:ratio_rate5m"}
+_PHI_WHAT = {"requests": "successful requests", "tokens": "tokens (input + output)"}
+
 DEFAULT_FOR_DURATIONS: dict[str, str] = {
     "WiltonPhiOutOfBand": "10m",
     "WiltonFrontierSpendHigh": "15m",
@@ -43,22 +48,29 @@ def format_number(value: float) -> str:
     return format(value, ".10g")
 
 
-def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float) -> list[Alert]:
-    """Every alert (without its ``for``, which comes from the for_durations)."""
+def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: str = "requests") -> list[Alert]:
+    """Every alert (without its ``for``, which comes from the for_durations).
+
+    ``phi_unit`` is the proxy's ``phi_unit``: ``WiltonPhiOutOfBand`` compares the φ of that unit
+    (the share the balancer holds) with the target.
+    """
+    if phi_unit not in PHI_RECORDS:
+        raise ValueError(f"phi_unit must be one of {', '.join(PHI_UNITS)}, got {phi_unit!r}")
+    phi = PHI_RECORDS[phi_unit]
     band = format_number(phi_band)
     band_pp = format_number(phi_band * 100)
     budget = format_number(frontier_budget_usd_per_hour)
-    deviation = "wilton:phi:ratio_rate5m - on () wilton:phi_target:max"
+    deviation = f"{phi} - on () wilton:phi_target:max"
     target = '{{ with query "wilton:phi_target:max" }}{{ . | first | value | humanizePercentage }}{{ end }}'
     return [
         Alert(
             "WiltonPhiOutOfBand",
-            expr=f"wilton:phi:ratio_rate5m and on () (abs({deviation}) > {band})",
+            expr=f"{phi} and on () (abs({deviation}) > {band})",
             probe=deviation,
             severity="critical",
             summary=f"φ is {{{{ $value | humanizePercentage }}}}, outside its target ± {band_pp} pp",
             description=(
-                "The local share of successful requests over 5m, summed over every proxy replica, is"
+                f"The local share of {_PHI_WHAT[phi_unit]} over 5m, summed over every proxy replica, is"
                 f" {{{{ $value | humanizePercentage }}}}; the target is {target} ± {band_pp} pp."
                 " The balancer is not holding the split (upstream outage, spill-over, or a stale"
                 " target): check wilton_routing_decisions_total by reason."
