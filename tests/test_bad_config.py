@@ -79,6 +79,29 @@ def test_environment_override_is_validated_too(tmp_path):
     assert settings.phi_target == 0.6
 
 
+@pytest.mark.parametrize("where", ["missing.yaml", "."])
+def test_an_explicit_wilton_config_that_cannot_be_read_stops_start_up(tmp_path, monkeypatch, where):
+    from wilton_plugin import proxy
+
+    refused = []
+    monkeypatch.setattr(proxy, "refuse_to_start", refused.append)  # records instead of exiting the test process
+    path = str(tmp_path / where)
+    with pytest.raises(ConfigError) as err:
+        proxy.build_handler({"WILTON_CONFIG": path})
+    message = str(err.value)
+    assert refused == [err.value] and "\n" not in message
+    assert message.startswith(f"Wilton config 'WILTON_CONFIG' has value '{path}'. Cannot read the file (")
+
+
+def test_a_guessed_config_path_that_is_missing_only_warns(tmp_path, monkeypatch, caplog):
+    from wilton_plugin import proxy
+
+    monkeypatch.setattr(proxy, "refuse_to_start", pytest.fail)
+    monkeypatch.setattr(proxy, "Metrics", lambda: None)  # the default registry takes each metric once per process
+    handler = proxy.build_handler({"CONFIG_FILE_PATH": str(tmp_path / "missing.yaml"), "WILTON_CONFIG": ""})
+    assert handler.service.groups == {} and "no config file found" in caplog.text
+
+
 def _start_expecting_refusal(tmp_path, config, workers=1, env=None) -> tuple[int, str]:
     proxy = ProxyProcess(write_config(config, tmp_path), workers=workers, env=env, startup_timeout=60)
     proxy.start(wait=False)

@@ -219,11 +219,23 @@ def _parent_is_litellm() -> bool:
         return False
 
 
+def _check_readable(key: str, path: str) -> None:
+    """ConfigError naming ``key`` unless ``path`` is a file this process can read."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(key, path, f"Cannot read the file ({exc.strerror}); name a readable LiteLLM YAML file, "
+                                     "or unset it to read the file LiteLLM was started with.") from None
+
+
 def build_handler(environ: Mapping[str, str] | None = None) -> WiltonHandler:
     """Validate the proxy's config and build the handler; refuse to start on a bad setting."""
     environ = os.environ if environ is None else environ
     path = _config_path(environ)
     try:
+        if environ.get("WILTON_CONFIG"):  # named on purpose: a file that is not there is an error, not a guess
+            _check_readable("WILTON_CONFIG", environ["WILTON_CONFIG"])
         if path is None or not os.path.isfile(path):
             settings, groups = parse_settings(None, environ), {}
             log.warning("wilton: no config file found (%s); defaults, no managed groups", path)
