@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 
 from wilton_plugin.admin import load_admin_config
@@ -349,6 +349,36 @@ async def test_es256_keys_from_files(tmp_path):
         assert (await c.get("/wilton/status", headers=_bearer(token))).status_code == 200
         forged = jwt.encode(_claims(), SECRET, "HS256", headers={"kid": jwt.get_unverified_header(token)["kid"]})
         assert (await c.get("/wilton/status", headers=_bearer(forged))).status_code == 401
+
+
+def _pem_files(tmp_path, private, public, name="k"):
+    key, pub = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    pub.write_bytes(public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return {"WILTON_JWT_PRIVATE_KEY_FILE": str(key), "WILTON_JWT_PUBLIC_KEY_FILE": str(pub), "WILTON_ADMIN_USERS": f"alice:{ALICE}"}
+
+
+@pytest.mark.parametrize("other", ["another RSA key", "an EC key"])
+def test_a_public_key_file_that_is_not_the_private_keys_stops_start_up(tmp_path, other):
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048) if other == "another RSA key" \
+        else ec.generate_private_key(ec.SECP256R1())
+    env = _pem_files(tmp_path, private, stranger.public_key())
+    with pytest.raises(ConfigError) as err:
+        load_admin_config(env)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"Wilton config 'WILTON_JWT_PUBLIC_KEY_FILE' has value '{tmp_path}/k.pub'.")
+    assert "Not the public key of WILTON_JWT_PRIVATE_KEY_FILE" in message
+
+
+async def test_a_matching_public_key_file_is_accepted(tmp_path):
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    app, _ = _app(_pem_files(tmp_path, private, private.public_key()))
+    async with _client(app) as c:
+        token = await _login(c)
+        assert jwt.get_unverified_header(token)["alg"] == "RS256"
+        assert (await c.get("/wilton/status", headers=_bearer(token))).status_code == 200
 
 
 CONFIG_ERRORS = {

@@ -164,7 +164,6 @@ def _pem(name: str, path: str, private: bool) -> Any:
 
 
 def _asymmetric(name: str, public: Any) -> tuple[str, bytes]:
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     if isinstance(public, rsa.RSAPublicKey):
@@ -173,8 +172,14 @@ def _asymmetric(name: str, public: Any) -> tuple[str, bytes]:
         alg = "ES256"
     else:
         raise ConfigError(name, type(public).__name__, "An RSA key (RS256) or an EC P-256 key (ES256).")
-    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return alg, der
+    return alg, _spki(public)
+
+
+def _spki(public: Any) -> bytes:
+    """A public key's SubjectPublicKeyInfo in DER: equal bytes, same key."""
+    from cryptography.hazmat.primitives import serialization
+
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _current_key(environ: Mapping[str, str]) -> SigningKey | None:
@@ -188,8 +193,15 @@ def _current_key(environ: Mapping[str, str]) -> SigningKey | None:
     if private_path:
         private = _pem("WILTON_JWT_PRIVATE_KEY_FILE", private_path, private=True)
         public_path = environ.get("WILTON_JWT_PUBLIC_KEY_FILE")
-        public = _pem("WILTON_JWT_PUBLIC_KEY_FILE", public_path, private=False) if public_path else private.public_key()
+        public = private.public_key()
         alg, der = _asymmetric("WILTON_JWT_PRIVATE_KEY_FILE", public)
+        if public_path:  # optional, and then it must be the private key's own: tokens are signed with one, checked with the other
+            given = _pem("WILTON_JWT_PUBLIC_KEY_FILE", public_path, private=False)
+            if _spki(given) != der:
+                raise ConfigError("WILTON_JWT_PUBLIC_KEY_FILE", public_path,
+                                  "Not the public key of WILTON_JWT_PRIVATE_KEY_FILE; give that key's public half, "
+                                  "or leave it unset (it is derived from the private key).")
+            public = given
         return SigningKey(kid or _kid(alg.lower(), der), alg, public, private)
     return None
 
