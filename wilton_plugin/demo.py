@@ -123,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     password, secret = secrets.token_urlsafe(18), secrets.token_hex(32)
     (tmp / "admin-password").write_text(password, encoding="utf-8")
     users = f"coherence:{hash_password(password, n=2**12)}:write,insight:{hash_password(password, n=2**12)}:read"
-    admin_env = {"WILTON_JWT_SECRET": secret, "WILTON_ADMIN_USERS": users}
+    # A master key of this run only (never devstack's published one: real OpenAI/Gemini keys may sit
+    # behind this proxy); it reaches the proxy, wiltonctl and the insight sidecar through the environment.
+    proxy_env = {"WILTON_JWT_SECRET": secret, "WILTON_ADMIN_USERS": users,
+                 "LITELLM_MASTER_KEY": f"sk-demo-{secrets.token_urlsafe(24)}"}
     code = 1
     try:
         with contextlib.ExitStack() as stack:
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 "scorer": {"name": "learned"}})  # as config/litellm_config.yaml  # fmt: skip
             metrics_port = free_port()
             with timer.step("start the proxy with the plugin and the metrics exporter"):
-                proxy = stack.enter_context(ProxyProcess(write_config(config, tmp), env=admin_env,
+                proxy = stack.enter_context(ProxyProcess(write_config(config, tmp), env=proxy_env,
                                                          metrics_port=metrics_port, log_dir=tmp))  # fmt: skip
             print(f"  proxy {proxy.url}   metrics {proxy.metrics_url}")
             prom_url = ""

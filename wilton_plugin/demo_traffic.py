@@ -41,12 +41,15 @@ def schedule_task_available() -> bool:
 
 
 def run_schedule_task(proxy_url: str, api_key: str, concurrency: int) -> int:
-    """``wiltonctl hpc schedule-task --file examples/llm_demo.json`` against the demo proxy; its exit code."""
+    """``wiltonctl hpc schedule-task --file examples/llm_demo.json`` against the demo proxy; its exit code.
+
+    The key goes in the environment only, never on the command line (the process list shows argv).
+    """
     wiltonctl = Path(sys.executable).with_name("wiltonctl")
     base = [str(wiltonctl)] if wiltonctl.exists() else [sys.executable, "-m", "wilton_plugin.cli.main"]
     help_text = subprocess.run(base + ["hpc", "schedule-task", "--help"], capture_output=True, text=True).stdout
     cmd = base + ["hpc", "schedule-task", "--file", str(TASK_FILE)]
-    for flag, value in (("--proxy-url", proxy_url), ("--api-key", api_key), ("--concurrency", str(concurrency))):
+    for flag, value in (("--proxy-url", proxy_url), ("--concurrency", str(concurrency))):
         if flag in help_text:
             cmd += [flag, value]
     env = {**os.environ, "WILTON_PROXY_URL": proxy_url, "LITELLM_PROXY_URL": proxy_url,
