@@ -182,6 +182,19 @@ def test_env_nested_overrides_keep_siblings() -> None:
     assert s.spill_policy == "forgive"
 
 
+@pytest.mark.parametrize(("raw", "env", "key"), [
+    ({"window": 5}, {"WILTON_WINDOW_KIND": "time"}, "window"),
+    ({"window": ["oops"]}, {"WILTON_WINDOW_SIZE": "100"}, "window"),
+    ({"scorer": "learned"}, {"WILTON_SCORER": "heuristic"}, "scorer"),
+    ({"balance": 3}, {"WILTON_BALANCE_SLACK": "3"}, "balance"),
+])
+def test_a_malformed_block_is_refused_whatever_the_env_overrides(raw: dict[str, Any], env: dict[str, str], key: str) -> None:
+    for environ in ({}, env):
+        err = config_error(raw, environ)
+        assert_one_line(err, key, "mapping")
+        assert err.value == raw[key]
+
+
 def test_unrelated_env_is_ignored() -> None:
     assert parse_settings(None, {"WILTON_PHI_TARGT": "abc", "PATH": "/bin"}) == WiltonSettings()
 

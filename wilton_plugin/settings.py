@@ -207,9 +207,8 @@ def _apply_env(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, 
         if env_name not in environ:
             continue
         head, _, tail = dotted.partition(".")
-        if tail:
-            block = merged.get(head)
-            merged[head] = dict(block) if isinstance(block, Mapping) else {}
+        if tail:  # the YAML block is checked first: an override must not replace a malformed one
+            merged[head] = dict(_mapping(head, merged.get(head)))
             merged[head][tail] = environ[env_name]
         else:
             merged[head] = environ[env_name]
