@@ -197,6 +197,49 @@ def test_promtool_check_config() -> None:
     assert config["rule_files"] == ["wilton.rules.yml"]
 
 
+def test_job_names_reach_the_up_alerts() -> None:
+    """On Kubernetes annotation scraping the job label is not wilton-proxy: the up-based alerts take
+    the job names as generator parameters."""
+    jobs = rules.Jobs(proxy="k8s-proxy", coherence="k8s-coherence", insight="k8s-insight")
+    alerts = {rule["alert"]: rule for rule in rules.build(jobs=jobs)["groups"][1]["rules"]}
+    assert alerts["WiltonProxyDown"]["expr"] == 'up{job="k8s-proxy"} == 0'
+    assert alerts["WiltonProxyAbsent"]["expr"] == 'absent(up{job="k8s-proxy"} == 1)'
+    assert alerts["WiltonSidecarDown"]["expr"] == 'up{job=~"k8s-coherence|k8s-insight"} == 0'
+    assert alerts["WiltonCoherenceSidecarAbsent"]["expr"] == 'absent(up{job="k8s-coherence"})'
+    assert "--proxy-job k8s-proxy" in rules.render(jobs=jobs).splitlines()[2]
+    assert "wilton-proxy" not in rules.render(jobs=jobs).split("groups:")[1]
+    with pytest.raises(ValueError, match="job name"):
+        rules.build(jobs=rules.Jobs(proxy='a"b'))
+
+
+def test_proxy_absent_guard_is_critical_and_waits() -> None:
+    alerts = {rule["alert"]: rule for rule in rules.build()["groups"][1]["rules"]}
+    guard = alerts["WiltonProxyAbsent"]
+    assert guard["expr"] == 'absent(up{job="wilton-proxy"} == 1)'
+    assert guard["for"] == "5m" and guard["labels"]["severity"] == "critical"
+
+
+@needs_promtool
+def test_kubernetes_scrape_config_names_jobs_as_the_rules_expect(tmp_path: Path) -> None:
+    """prometheus/kubernetes.yml sets job from the pod's app.kubernetes.io/name, so the up-based alerts
+    match on annotation scraping. Debian's promtool has no Kubernetes discovery: the config is checked
+    with it swapped for static_configs, which leaves every relabel rule checked."""
+    text = (PROMETHEUS_DIR / "kubernetes.yml").read_text(encoding="utf-8")
+    config = yaml.safe_load(text)
+    (job,) = config["scrape_configs"]
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["wilton"]}}]
+    to_job = [r for r in job["relabel_configs"] if r.get("target_label") == "job"]
+    assert to_job == [{"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "target_label": "job"}]
+    keep = [r for r in job["relabel_configs"] if r.get("regex") == "wilton-proxy|wilton-coherence|wilton-insight"]
+    assert keep and set(keep[0]["regex"].split("|")) == {rules.PROXY_JOB, rules.COHERENCE_JOB, rules.INSIGHT_JOB}
+    job["static_configs"] = [{"targets": ["127.0.0.1:8000"]}]
+    del job["kubernetes_sd_configs"]
+    (tmp_path / "kubernetes.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    shutil.copy(RULES_FILE, tmp_path / "wilton.rules.yml")
+    result = promtool("check", "config", "kubernetes.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 @needs_promtool
 def test_unit_tests_fail_on_a_misspelt_metric(tmp_path: Path) -> None:
     """The unit tests are not vacuous: rules reading `wilton_request_total` (no s) still pass

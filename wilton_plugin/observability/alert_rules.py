@@ -14,6 +14,16 @@ PROXY_JOB = "wilton-proxy"
 COHERENCE_JOB = "wilton-coherence"
 INSIGHT_JOB = "wilton-insight"
 
+
+@dataclass(frozen=True)
+class Jobs:
+    """The Prometheus ``job`` label of each Wilton scrape target (the alerts on ``up`` match them)."""
+
+    proxy: str = PROXY_JOB
+    coherence: str = COHERENCE_JOB
+    insight: str = INSIGHT_JOB
+
+
 PHI_UNITS = ("requests", "tokens")
 # The recorded φ each unit's alert compares with the target: the share the balancer holds.
 PHI_RECORDS = {"requests": "wilton:phi:ratio_rate5m", "tokens": "wilton:phi_tokens:ratio_rate5m"}
@@ -24,6 +34,7 @@ DEFAULT_FOR_DURATIONS: dict[str, str] = {
     "WiltonFrontierSpendHigh": "15m",
     "WiltonPluginErrors": "5m",
     "WiltonProxyDown": "5m",
+    "WiltonProxyAbsent": "5m",
     "WiltonSidecarDown": "5m",
     "WiltonCoherenceSidecarAbsent": "10m",
 }
@@ -48,7 +59,9 @@ def format_number(value: float) -> str:
     return format(value, ".10g")
 
 
-def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: str = "requests") -> list[Alert]:
+def alert_rules(
+    phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: str = "requests", jobs: Jobs = Jobs()
+) -> list[Alert]:
     """Every alert (without its ``for``, which comes from the for_durations).
 
     ``phi_unit`` is the proxy's ``phi_unit``: ``WiltonPhiOutOfBand`` compares the φ of that unit
@@ -61,6 +74,7 @@ def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: 
     band_pp = format_number(phi_band * 100)
     budget = format_number(frontier_budget_usd_per_hour)
     deviation = f"{phi} - on () wilton:phi_target:max"
+    proxy, coherence, insight = jobs.proxy, jobs.coherence, jobs.insight
     target = '{{ with query "wilton:phi_target:max" }}{{ . | first | value | humanizePercentage }}{{ end }}'
     return [
         Alert(
@@ -104,8 +118,8 @@ def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: 
         ),
         Alert(
             "WiltonProxyDown",
-            expr=f'up{{job="{PROXY_JOB}"}} == 0',
-            probe=f'up{{job="{PROXY_JOB}"}}',
+            expr=f'up{{job="{proxy}"}} == 0',
+            probe=f'up{{job="{proxy}"}}',
             severity="critical",
             summary="Wilton proxy {{ $labels.instance }} is down",
             description=(
@@ -114,9 +128,21 @@ def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: 
             ),
         ),
         Alert(
+            "WiltonProxyAbsent",
+            expr=f'absent(up{{job="{proxy}"}} == 1)',
+            probe=f'up{{job="{proxy}"}}',
+            severity="critical",
+            summary=f"No {proxy} target is up",
+            description=(
+                f'Prometheus scrapes no up{{job="{proxy}"}} == 1 series (absent = {{{{ $value }}}}): every'
+                " proxy is down, or service discovery (DNS, Kubernetes pods) dropped their targets, or the scrape"
+                " config lost the job, where WiltonProxyDown cannot fire."
+            ),
+        ),
+        Alert(
             "WiltonSidecarDown",
-            expr=f'up{{job=~"{COHERENCE_JOB}|{INSIGHT_JOB}"}} == 0',
-            probe=f'up{{job=~"{COHERENCE_JOB}|{INSIGHT_JOB}"}}',
+            expr=f'up{{job=~"{coherence}|{insight}"}} == 0',
+            probe=f'up{{job=~"{coherence}|{insight}"}}',
             severity="warning",
             summary="Wilton sidecar {{ $labels.job }} at {{ $labels.instance }} is down",
             description=(
@@ -128,12 +154,12 @@ def alert_rules(phi_band: float, frontier_budget_usd_per_hour: float, phi_unit: 
         ),
         Alert(
             "WiltonCoherenceSidecarAbsent",
-            expr=f'absent(up{{job="{COHERENCE_JOB}"}})',
-            probe=f'up{{job="{COHERENCE_JOB}"}}',
+            expr=f'absent(up{{job="{coherence}"}})',
+            probe=f'up{{job="{coherence}"}}',
             severity="warning",
-            summary=f"No {COHERENCE_JOB} target is scraped",
+            summary=f"No {coherence} target is scraped",
             description=(
-                f'Prometheus has no up{{job="{COHERENCE_JOB}"}} series (absent = {{{{ $value }}}}):'
+                f'Prometheus has no up{{job="{coherence}"}} series (absent = {{{{ $value }}}}):'
                 " the scrape config lost the coherence sidecar's job, so its corrections and"
                 " its down alert are invisible."
             ),
