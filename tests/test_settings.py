@@ -195,6 +195,24 @@ def test_a_malformed_block_is_refused_whatever_the_env_overrides(raw: dict[str, 
         assert err.value == raw[key]
 
 
+@pytest.mark.parametrize(("raw", "env"), [
+    ({"scorer": {"name": "heuristic", "artifact": "/etc/wilton/scorer.json"}}, {}),
+    ({"scorer": {"artifact": "/etc/wilton/scorer.json"}}, {}),  # the default scorer is heuristic
+    ({"scorer": {"name": "learned", "artifact": "/etc/wilton/scorer.json"}}, {"WILTON_SCORER": "constant"}),
+    ({"scorer": {"name": "constant"}}, {"WILTON_SCORER_ARTIFACT": "/etc/wilton/scorer.json"}),
+])
+def test_an_artifact_for_a_scorer_that_reads_none_is_refused(raw: dict[str, Any], env: dict[str, str]) -> None:
+    err = config_error(raw, env)
+    assert_one_line(err, "scorer.artifact", "Only the learned scorer reads an artifact", "set scorer.name to learned")
+    assert err.value == "/etc/wilton/scorer.json"
+
+
+def test_an_empty_artifact_is_none() -> None:
+    raw = {"scorer": {"name": "learned", "artifact": "/etc/wilton/scorer.json"}}
+    assert parse_settings(raw, {"WILTON_SCORER": "heuristic", "WILTON_SCORER_ARTIFACT": ""}).scorer == ScorerSettings()
+    assert parse_settings({"scorer": {"name": "learned", "artifact": ""}}).scorer == ScorerSettings("learned", None)
+
+
 def test_unrelated_env_is_ignored() -> None:
     assert parse_settings(None, {"WILTON_PHI_TARGT": "abc", "PATH": "/bin"}) == WiltonSettings()
 

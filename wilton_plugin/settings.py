@@ -278,13 +278,18 @@ def _parse_selector(block: Mapping[str, Any]) -> SelectorSettings:
 
 
 def _parse_scorer(block: Mapping[str, Any]) -> ScorerSettings:
-    from wilton_plugin.core.scorer import SCORERS  # local import: scorer registry is part of the core
+    from wilton_plugin.core.scorer import ARTIFACT_SCORERS, SCORERS  # local import: scorer registry is part of the core
 
     _known_keys("scorer", block, ("name", "artifact"))
     name = _choice("scorer.name", block.get("name", "heuristic"), tuple(SCORERS))
     artifact = block.get("artifact")
     if artifact is not None and not isinstance(artifact, str):
         raise ConfigError("scorer.artifact", artifact, "Expected a file path.")
+    artifact = artifact or None  # empty (e.g. WILTON_SCORER_ARTIFACT=): none, the shipped default for learned
+    if artifact is not None and name not in ARTIFACT_SCORERS:  # it would be ignored: say so rather than score without it
+        raise ConfigError("scorer.artifact", artifact,
+                          f"Only the {', '.join(sorted(ARTIFACT_SCORERS))} scorer reads an artifact, and scorer.name is "
+                          f"'{name}'; remove the artifact or set scorer.name to {', '.join(sorted(ARTIFACT_SCORERS))}.")
     return ScorerSettings(name=name, artifact=artifact)
 
 
