@@ -1,4 +1,4 @@
-"""How much the learned scorer depends on how answer options are written: "A." vs "(A)" vs "A)".
+"""How much the learned scorer depends on how answer options are written: "A." vs "(A)", "A)", on one line.
 
 Rewrites the first ``--rows`` MMLU prompts (written "A. …") to the other styles and prints the mean
 absolute score change and the rank correlation of the rewritten prompts' scores with the originals'.
@@ -21,8 +21,13 @@ sys.path.insert(0, str(ROOT))
 
 from wilton_plugin.scoring.model import LearnedScorer  # noqa: E402
 
-STYLES = {"(A)": r"(\1) ", "A)": r"\1) "}
 _DOTTED = re.compile(r"(?m)^([A-D])\. ")
+STYLES = {
+    "(A)": lambda p: _DOTTED.sub(r"(\1) ", p),
+    "A)": lambda p: _DOTTED.sub(r"\1) ", p),
+    "(A) on one line": lambda p: re.sub(r"\n\(([B-D])\) ", r" (\1) ", _DOTTED.sub(r"(\1) ", p)),
+    "A) on one line": lambda p: re.sub(r"\n([B-D])\) ", r" \1) ", _DOTTED.sub(r"\1) ", p)),
+}
 
 
 def ranks(values: list[float]) -> list[float]:
@@ -42,11 +47,11 @@ def main() -> None:
         prompts = [row["prompt"] for row in csv.DictReader(handle)][: args.rows]
     base = [model.predict(p)[0] for p in prompts]
     print(f"{len(prompts)} MMLU prompts written 'A.'; score sd {statistics.pstdev(base):.3f}")
-    for name, replacement in STYLES.items():
-        other = [model.predict(_DOTTED.sub(replacement, p))[0] for p in prompts]
+    for name, rewrite in STYLES.items():
+        other = [model.predict(rewrite(p))[0] for p in prompts]
         change = statistics.mean(abs(a - b) for a, b in zip(base, other))
         corr = statistics.correlation(ranks(base), ranks(other))
-        print(f"  rewritten to {name:4}: mean |score change| {change:.4f}, rank correlation {corr:.4f}")
+        print(f"  rewritten to {name:16}: mean |score change| {change:.4f}, rank correlation {corr:.4f}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from wilton_plugin.errors import ConfigError
 from wilton_plugin.replay import phi_report
 from wilton_plugin.scoring import features
 from wilton_plugin.scoring.data import DataError, read_rows
-from wilton_plugin.scoring.model import CONTEXT_TURNS, DEFAULT_ARTIFACT, LearnedScorer, ScorerModel
+from wilton_plugin.scoring.model import CONTEXT_TURNS, DEFAULT_ARTIFACT, LearnedScorer, ScorerModel, family
 from wilton_plugin.scoring.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,3 +322,24 @@ def test_the_stem_ends_at_the_first_option_line_whatever_the_option_style():
     an, en = (features.parts(prompt(stem, "{}. {}"))[0][names.index("log_stem_chars")]
               for stem in ("Q.\nAn investor buys 3 hens. Which is cheaper?", "Q.\nEn investor buys 3 hens. Which is cheaper?"))
     assert an == en
+
+
+@pytest.mark.parametrize(("inline", "lines"), [
+    ("Answer Choices: (A) 12 (B) 15 (C) 18 (D) 20", ["Answer Choices:", "(A) 12", "(B) 15", "(C) 18", "(D) 20"]),
+    ("Options: A)12 B)15 C)18 D)20", ["Options:", "A)12", "B)15", "C)18", "D)20"]),
+    ("(A) 12 (B) 15 (C) 18 (D) 20", ["(A) 12", "(B) 15", "(C) 18", "(D) 20"]),
+])
+def test_options_written_on_one_line_are_read_as_options(inline, lines):
+    # AQuA- and CoT-style prompts run their options together on one line; they were read as an open
+    # request (another family, another model), so their scores ranked nothing like the same question's.
+    stem = "A train covers 60 km in 45 minutes. How many minutes does it need for 100 km at the same speed?"
+    assert features.lined_options(f"{stem}\n{inline}").split("\n") == [stem, *lines]
+    assert family(f"{stem}\n{inline}") == "choice"
+    one_per_line = stem + "\n" + "\n".join(lines)
+    assert abs(SCORER.model.predict(f"{stem}\n{inline}")[0] - SCORER.model.predict(one_per_line)[0]) < 1e-9
+
+
+@pytest.mark.parametrize("prose", ["Compare plan (A) with plan (B) and then (C) it.",
+                                   "Three steps: (A) wash, (B) dry, (C) fold.", "see (B) and (C)", "A) 1 B) 2"])
+def test_letters_in_prose_are_not_options(prose):
+    assert features.lined_options(prose) == prose

@@ -100,8 +100,44 @@ NAMES: tuple[str, ...] = DENSE_NAMES + tuple(f"w:{w}" for w in VOCAB_WORDS)
 DIM = len(NAMES)
 
 
+# Options run together on one line ("Answer Choices: (A) 12 (B) 15 (C) 18", "Options: A)21 B)21.5 C)22"):
+# "(A)" or "A)" after white space or a colon, the letters in order from A, at least three of them, the
+# line opening with the first (after a label ending in ":"), and no option ending like a list item
+# in a sentence ("steps: (A) wash, (B) dry, (C) fold").
+_INLINE_OPTION = re.compile(r"(?:(?<=\s)|(?<=:)|^)(\(?)([A-J])\)[ \t]*(?=\S)")
+_LIST_ITEM_ENDS = (",", ";", " and", " or", " then")
+
+
+def lined_options(text: str) -> str:
+    """``text`` with options written on one line put on lines of their own, as the rest of this
+    module reads them; any other text is returned as it is."""
+    if "B)" not in text or "C)" not in text:
+        return text
+    lines = text.split("\n")
+    changed = False
+    for i in range(len(lines) - 1, max(-1, len(lines) - 40), -1):  # options come last
+        line = lines[i]
+        if "B)" not in line:
+            continue
+        marks = [m for m in _INLINE_OPTION.finditer(line)]
+        letters = "".join(m.group(2) for m in marks)
+        if len(marks) < 3 or not "ABCDEFGHIJ".startswith(letters):
+            continue
+        cut = [m.start() for m in marks]
+        label = line[:cut[0]].rstrip()
+        options = [line[a:b].rstrip() for a, b in zip(cut, cut[1:] + [len(line)])]
+        if (label and not label.endswith(":")) or any(o.endswith(_LIST_ITEM_ENDS) for o in options[:-1]):
+            continue
+        pieces = [label] + options
+        lines[i] = "\n".join(piece for piece in pieces if piece)
+        changed = True
+    return "\n".join(lines) if changed else text
+
+
 def is_multiple_choice(text: str) -> bool:
-    """Whether the prompt lists answer options: at least three lines starting "A." .. "D." or "(A)"."""
+    """Whether the prompt lists answer options: at least three lines starting "A." .. "D." or "(A)"
+    (options written on one line count as lines: ``lined_options``)."""
+    text = lined_options(text)
     tail = "\n" + (text[-CHOICE_TAIL:] if len(text) > CHOICE_TAIL else text)  # options come last
     hits = 0
     for marks in _CHOICE_MARKS:
@@ -129,6 +165,7 @@ def features(text: str) -> list[float]:
 
 def parts(text: str) -> tuple[list[float], set[str]]:
     """The dense features and the set of ``VOCAB_WORDS`` present (the sparse binary part)."""
+    text = lined_options(text)
     n_chars = len(text)
     if n_chars > SCAN_HEAD + SCAN_TAIL:
         text = text[:SCAN_HEAD] + "\n" + text[-SCAN_TAIL:]
