@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.metrics import Metrics, Outcome
+from wilton_plugin import service as service_module
 from wilton_plugin.service import WiltonService
 from wilton_plugin.settings import check_groups, parse_settings
 
@@ -60,6 +61,46 @@ async def test_a_failed_request_gives_its_work_back():
     await service.failed("f1")
     assert service.store.debts["global"] == 0.0
     assert service.headers("f1") == {}
+
+
+async def _served_and_failed(order, phi_unit):
+    """Route two requests, then finish the first with the failure hook and its success event in ``order``."""
+    service = in_process_service(phi_unit=phi_unit)
+    chosen = await _route(service, "s1", content="x" * 400)
+    await _route(service, "s2")  # another request in flight: its debt change is left alone
+    ok = Outcome("s1", chosen["model_info"]["id"], True, input_tokens=180, output_tokens=20, latency_s=0.1)
+    if order == "success_first":
+        await service.served(ok)
+        await service.failed("s1")
+    else:
+        await service.failed("s1")
+        await service.served(ok)
+    return service.store.debts, await service.store.totals()
+
+
+async def test_a_failure_hook_before_the_success_event_leaves_the_same_debt_and_window():
+    """LiteLLM can run async_post_call_failure_hook (an output guardrail raising after the call) before the
+    queued success event of the same call: the request was served, so both orders must agree."""
+    for phi_unit in ("requests", "tokens"):
+        debts_a, totals_a = await _served_and_failed("success_first", phi_unit)
+        debts_b, totals_b = await _served_and_failed("failure_hook_first", phi_unit)
+        assert debts_a.keys() == debts_b.keys(), phi_unit
+        for key in debts_a:
+            assert abs(debts_a[key] - debts_b[key]) < 1e-9, (phi_unit, key, debts_a, debts_b)
+        assert (totals_b.total, totals_b.local) == (totals_a.total, totals_a.local), phi_unit
+        assert totals_a.total > 0
+
+
+async def test_the_undone_decisions_kept_for_a_late_success_are_bounded():
+    service = in_process_service()
+    for i in range(service_module.MAX_UNDONE_DECISIONS + 5):
+        await _route(service, f"u{i}")
+        await service.failed(f"u{i}")
+    assert len(service.undone) == service_module.MAX_UNDONE_DECISIONS
+    assert "u0" not in service.undone and f"u{service_module.MAX_UNDONE_DECISIONS + 4}" in service.undone
+    debt = service.store.debts["global"]
+    await service.served(Outcome("u0", None, True))  # too late to be remembered: nothing re-applied
+    assert service.store.debts["global"] == debt
 
 
 async def test_headers_name_tier_reason_and_phi():

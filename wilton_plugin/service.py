@@ -35,6 +35,7 @@ log = logging.getLogger("wilton")
 
 TIER_HEADER = "x-wilton-tier"
 MAX_PENDING_DECISIONS = 10_000
+MAX_UNDONE_DECISIONS = 1_000  # decisions failed() undid, kept in case their success event comes after
 DEFAULT_OUTPUT_TOKENS = 256.0
 RECENT_SERVED = 1000  # per-worker tier counts and φ shown by GET /wilton/status
 
@@ -78,6 +79,9 @@ class WiltonService:
         self.quantiles: dict[str, ScoreQuantiles] = {}
         self.specs: dict[str, DeploymentSpec] = {}
         self.pending: OrderedDict[str, Pending] = OrderedDict()
+        # Decisions undone by failed(), by call id, most recent last: LiteLLM can run the failure hook
+        # (e.g. an output guardrail raising after a success) before the same call's queued success event.
+        self.undone: OrderedDict[str, Pending] = OrderedDict()
         self._logged: set[tuple[str, str]] = set()
         self.last_totals = WindowTotals()
         self.recent_served: deque[tuple[str, float]] = deque(maxlen=RECENT_SERVED)  # (tier, work), admin status
@@ -199,8 +203,15 @@ class WiltonService:
     async def served(self, outcome: Outcome) -> None:
         """A request finished: count it, and on success put its work in the φ window and learn from it."""
         pending = self.pending.pop(outcome.call_id, None)
+        reapply: Mapping[str, float] = {}
+        if pending is None and outcome.success:
+            # served after all: failed() ran first and undid the debt change; it is given back below
+            pending = self.undone.pop(outcome.call_id, None)
+            reapply = pending.deltas if pending is not None else {}
         spec = self.specs.get(outcome.deployment_id or "")
         if spec is None:
+            if reapply:
+                await self.store.record(Record(self.clock(), dict(reapply), 0.0, 0.0))
             if pending is not None and not outcome.success and pending.deltas:
                 await self._undo(pending)
             return
@@ -223,15 +234,25 @@ class WiltonService:
             actual = tokens / pending.token_scale
             scale = actual / pending.weight if pending.weight > 0 else 0.0
             deltas = {k: v * (scale - 1.0) for k, v in pending.deltas.items()}
+        for key, delta in reapply.items():
+            deltas[key] = deltas.get(key, 0.0) + delta
         self.recent_served.append((spec.tier, work))
         totals = await self.store.record(Record(self.clock(), deltas, work if spec.is_local else 0.0, work))
         self._observe(totals)
 
     async def failed(self, call_id: str) -> None:
-        """A request failed for good (after its retries): the last attempt's debt change is undone, once."""
+        """A request failed for good (after its retries): the last attempt's debt change is undone, once.
+
+        The decision is remembered (the last MAX_UNDONE_DECISIONS): if its success event comes after all
+        (LiteLLM's failure hook can run before the queued success of a call it then failed, e.g. an output
+        guardrail), ``served`` gives the debt change back, so both orders leave the same debts and window.
+        """
         pending = self.pending.pop(call_id, None)
         if pending is not None and pending.deltas:
             await self._undo(pending)
+            self.undone[call_id] = pending
+            while len(self.undone) > MAX_UNDONE_DECISIONS:
+                self.undone.popitem(last=False)
 
     async def _undo(self, pending: Pending) -> None:
         """The work was served nowhere: give its debt change back (a retry decides afresh)."""
