@@ -23,7 +23,7 @@ from wilton_plugin.admin.tokens import LoginLimiter, issue_token
 from wilton_plugin.devstack import demo_config
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.service import WiltonService
-from wilton_plugin.settings import parse_settings
+from wilton_plugin.settings import check_groups, parse_settings
 
 SECRET = "s" * 64
 OLD_SECRET = "o" * 40
@@ -287,6 +287,25 @@ async def test_bad_bodies_are_422_and_change_nothing():
     after.pop("time"), before.pop("time")  # the worker's clock, not a setting
     assert after == before and after["last_changes"] == []
     assert service.store.runtime_hint() == type(service.store.runtime_hint())()
+
+
+async def test_a_target_the_groups_cannot_hold_is_422_and_changes_nothing():
+    model_list = [d for d in demo_config("http://127.0.0.1:9", "http://127.0.0.1:9")["model_list"]
+                  if d["model_info"]["wilton_tier"] != "frontier"]  # start-up accepts only phi_target 1
+    settings = parse_settings({"phi_target": 1.0})
+    service = WiltonService(settings, check_groups(model_list, settings))
+    service.bind(model_list, None)
+    app = FastAPI()
+    mount_admin_routes(app, service, load_admin_config(ENV), master_key=lambda: MASTER)
+    async with _client(app) as c:
+        for body in ({"phi_target": 0.5}, {"phi_target": 0.0, "team": "t1"}, {"phi_target": 0.999}):
+            r = await c.put("/wilton/target", headers=_bearer(MASTER), json=body)
+            assert r.status_code == 422, (body, r.text)
+            assert "no frontier deployment" in r.json()["detail"] and "Nothing changed" in r.json()["detail"]
+        assert service.store.runtime_hint() == type(service.store.runtime_hint())()
+        assert (await c.get("/wilton/status", headers=_bearer(MASTER))).json()["last_changes"] == []
+        for body in ({"phi_target": 1.0}, {"phi_target": 1.0, "team": "t1"}, {"phi_target": None}):
+            assert (await c.put("/wilton/target", headers=_bearer(MASTER), json=body)).status_code == 200, body
 
 
 async def test_unknown_deployment_id_names_it():

@@ -8,7 +8,7 @@ the key, the value and what is valid) on anything wrong. The proxy glue calls
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -378,22 +378,24 @@ def check_groups(model_list: object, settings: WiltonSettings) -> dict[str, list
                 f"Group '{group}' is balanced by Wilton, so each of its deployments needs a wilton_tier "
                 f"({', '.join(sorted(TIERS))}).",
             )
-    targets = [settings.phi_target, *settings.teams.values()]
+    problem = missing_side(groups, [settings.phi_target, *settings.teams.values()])
+    if problem is not None:
+        raise ConfigError("phi_target", settings.phi_target, problem)
+    return groups
+
+
+def missing_side(groups: Mapping[str, Sequence[DeploymentSpec]], targets: Iterable[float]) -> str | None:
+    """Why ``targets`` cannot be held in ``groups`` (a group lacks a side some target needs), or None.
+
+    A local target above 0 needs a local deployment in every group; one below 1 a frontier one.
+    Checked at start-up and by the admin API before it changes a target."""
+    targets = list(targets)
     needs_local = any(t > 0.0 for t in targets)
     needs_frontier = any(t < 1.0 for t in targets)
     for group, members in groups.items():
         if needs_local and not any(m.is_local for m in members):
-            raise ConfigError(
-                "phi_target",
-                settings.phi_target,
-                f"Model group '{group}' has no local (selfhost or edge) deployment to serve that share; "
-                "add one, or set phi_target to 0.",
-            )
+            return (f"Model group '{group}' has no local (selfhost or edge) deployment to serve that share; "
+                    "add one, or set phi_target to 0.")
         if needs_frontier and not any(not m.is_local for m in members):
-            raise ConfigError(
-                "phi_target",
-                settings.phi_target,
-                f"Model group '{group}' has no frontier deployment, so it cannot be split; add one, "
-                "or set phi_target to 1.",
-            )
-    return groups
+            return f"Model group '{group}' has no frontier deployment, so it cannot be split; add one, or set phi_target to 1."
+    return None

@@ -32,7 +32,7 @@ from wilton_plugin.admin.models import TargetRequest, TokenRequest, WeightsReque
 from wilton_plugin.admin.passwords import DEFAULT_N, DEFAULT_P, DEFAULT_R, hash_password, parse_hash, verify_password
 from wilton_plugin.admin.tokens import InvalidToken, LoginLimiter, Principal, issue_token, verify_token
 from wilton_plugin.core.engine import RuntimeSettings
-from wilton_plugin.settings import LOCAL_TIERS, TIERS
+from wilton_plugin.settings import LOCAL_TIERS, TIERS, DeploymentSpec, missing_side
 from wilton_plugin.state_runtime import WriteConflict, WriteOutcomeUnknown
 
 log = logging.getLogger("wilton")
@@ -169,9 +169,20 @@ class AdminApi:
             "last_changes": await self.last_changes(),
         }
 
-    async def put_target(self, who: str, body: TargetRequest) -> dict[str, Any]:
+    def target_problem(self, target: float) -> str | None:
+        """Why ``target`` cannot be held in the managed groups (start-up's check), or None."""
+        groups: dict[str, list[DeploymentSpec]] = {group: list(specs) for group, specs in self.service.groups.items()}
+        for spec in getattr(self.service, "specs", {}).values():  # deployments added at run time count too
+            if spec.model_group in groups:
+                groups[spec.model_group].append(spec)
+        return missing_side(groups, [target])
+
+    async def put_target(self, who: str, body: TargetRequest) -> dict[str, Any] | JSONResponse:
         """PUT /wilton/target."""
         settings = self.service.settings
+        problem = self.target_problem(body.phi_target) if body.phi_target is not None else None
+        if problem is not None:  # start-up refuses such a target: so does the API (every request would spill)
+            return JSONResponse({"detail": f"phi_target {body.phi_target:g} cannot be held: {problem} Nothing changed."}, 422)
         if body.team is None:
             edit = partial(set_target, target=body.phi_target, config_value=settings.phi_target)
         else:
