@@ -37,10 +37,14 @@ Environment (a .env file at the repository root, if present, is loaded first and
   PROMETHEUS_PORT        Prometheus port (default 9090)
   PROMETHEUS_MULTIPROC_DIR  the workers' metric files (default .run/prometheus_multiproc)
   WILTON_STACK_COHERENCE=0 / WILTON_STACK_INSIGHT=0 / WILTON_STACK_DASHBOARD=0  leave that part out
-  For the coherence sidecar (it logs in to the admin API):
-    WILTON_COHERENCE_PASSWORD or WILTON_COHERENCE_PASSWORD_FILE (and WILTON_COHERENCE_USERNAME,
-    default admin), a matching proxy user (UI_USERNAME/UI_PASSWORD or WILTON_ADMIN_USERS[_FILE])
-    and a signing key (WILTON_JWT_SECRET[_FILE] or WILTON_JWT_PRIVATE_KEY_FILE, or WILTON_DEV_MODE=1)
+  For the sidecars (both log in to the proxy's admin API):
+    a proxy user (UI_USERNAME/UI_PASSWORD or WILTON_ADMIN_USERS[_FILE]) and a signing key
+    (WILTON_JWT_SECRET[_FILE] or WILTON_JWT_PRIVATE_KEY_FILE, or WILTON_DEV_MODE=1);
+    coherence: WILTON_COHERENCE_PASSWORD or WILTON_COHERENCE_PASSWORD_FILE, as the user
+      WILTON_COHERENCE_USERNAME (default: UI_USERNAME, else admin);
+    insight: WILTON_INSIGHT_PASSWORD or WILTON_INSIGHT_PASSWORD_FILE, as the user
+      WILTON_INSIGHT_USERNAME (default: UI_USERNAME, else admin); without its own password it
+      reuses the coherence sidecar's when both log in as the same user
 EOF
 }
 
@@ -64,6 +68,9 @@ load_env() {
   METRICS_PORT=8000
   export PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
   export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$RUN_DIR/prometheus_multiproc}"
+  # The sidecars log in as the proxy's UI_USERNAME unless told otherwise.
+  COHERENCE_USER="${WILTON_COHERENCE_USERNAME:-${UI_USERNAME:-admin}}"
+  INSIGHT_USER="${WILTON_INSIGHT_USERNAME:-${UI_USERNAME:-admin}}"
   if [[ -x "$ROOT/.venv/bin/litellm" ]]; then
     LITELLM="$ROOT/.venv/bin/litellm"
   else
@@ -105,17 +112,26 @@ check_env() {
   while IFS= read -r name; do
     [[ -n "$name" && "$name" != LITELLM_MASTER_KEY && -z "${!name:-}" ]] && missing+=("$name (used by ${CONFIG#"$ROOT"/})")
   done < <(grep -v '^[[:space:]]*#' "$CONFIG" | grep -o 'os\.environ/[A-Za-z_][A-Za-z0-9_]*' | sed 's#os\.environ/##' | sort -u)
-  if enabled "${WILTON_STACK_COHERENCE:-1}" && [[ -x "$ROOT/start_coherence_daemon.sh" ]]; then
+  local coherence=false insight=false
+  enabled "${WILTON_STACK_COHERENCE:-1}" && [[ -x "$ROOT/start_coherence_daemon.sh" ]] && coherence=true
+  enabled "${WILTON_STACK_INSIGHT:-1}" && [[ -x "$ROOT/start_llm_insight.sh" ]] && insight=true
+  if "$coherence"; then
     [[ -n "${WILTON_COHERENCE_PASSWORD:-}${WILTON_COHERENCE_PASSWORD_FILE:-}" ]] ||
       missing+=("WILTON_COHERENCE_PASSWORD or WILTON_COHERENCE_PASSWORD_FILE (the coherence sidecar's admin password; or WILTON_STACK_COHERENCE=0)")
+  fi
+  INSIGHT_REUSES_COHERENCE=false
+  if "$insight" && [[ -z "${WILTON_INSIGHT_PASSWORD:-}${WILTON_INSIGHT_PASSWORD_FILE:-}" ]]; then
+    if [[ -n "${WILTON_COHERENCE_PASSWORD:-}${WILTON_COHERENCE_PASSWORD_FILE:-}" && "$INSIGHT_USER" == "$COHERENCE_USER" ]]; then
+      INSIGHT_REUSES_COHERENCE=true
+    else
+      missing+=("WILTON_INSIGHT_PASSWORD or WILTON_INSIGHT_PASSWORD_FILE (the insight sidecar's admin password, for the user $INSIGHT_USER; or WILTON_STACK_INSIGHT=0)")
+    fi
+  fi
+  if "$coherence" || "$insight"; then
     [[ -n "${UI_PASSWORD:-}${WILTON_ADMIN_USERS:-}${WILTON_ADMIN_USERS_FILE:-}" ]] ||
-      missing+=("UI_USERNAME/UI_PASSWORD or WILTON_ADMIN_USERS[_FILE] (the proxy's admin user the coherence sidecar logs in as)")
+      missing+=("UI_USERNAME/UI_PASSWORD or WILTON_ADMIN_USERS[_FILE] (the proxy's admin user the sidecars log in as)")
     [[ -n "${WILTON_JWT_SECRET:-}${WILTON_JWT_SECRET_FILE:-}${WILTON_JWT_PRIVATE_KEY_FILE:-}" || "${WILTON_DEV_MODE:-}" == 1 ]] ||
       missing+=("WILTON_JWT_SECRET (>= 32 bytes; or WILTON_JWT_SECRET_FILE / WILTON_JWT_PRIVATE_KEY_FILE, or WILTON_DEV_MODE=1)")
-  fi
-  if enabled "${WILTON_STACK_INSIGHT:-1}" && [[ -x "$ROOT/start_llm_insight.sh" ]] &&
-    [[ -z "${WILTON_INSIGHT_PASSWORD:-}${WILTON_INSIGHT_PASSWORD_FILE:-}" ]]; then
-    say "warning: WILTON_INSIGHT_PASSWORD(_FILE) is not set: the insight sidecar will use its development default"
   fi
   if [[ ${#missing[@]} -gt 0 ]]; then
     printf 'stack: error: refusing to start, these environment variables are not set (export them or put them in .env):\n' >&2
@@ -200,7 +216,7 @@ up() {
 
   # 4. coherence daemon
   if enabled "${WILTON_STACK_COHERENCE:-1}" && [[ -x "$ROOT/start_coherence_daemon.sh" ]]; then
-    spawn coherence "$ROOT/start_coherence_daemon.sh" --interval 30 \
+    WILTON_COHERENCE_USERNAME="$COHERENCE_USER" spawn coherence "$ROOT/start_coherence_daemon.sh" --interval 30 \
       --proxy-url "http://127.0.0.1:$PROXY_PORT" --prometheus-url "http://127.0.0.1:$PROMETHEUS_PORT"
   else
     say "coherence sidecar left out (WILTON_STACK_COHERENCE=0 or no start_coherence_daemon.sh)"
@@ -208,8 +224,16 @@ up() {
 
   # 5. insight
   if enabled "${WILTON_STACK_INSIGHT:-1}" && [[ -x "$ROOT/start_llm_insight.sh" ]]; then
-    WILTON_PROXY_URL="http://127.0.0.1:$PROXY_PORT" WILTON_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT" \
+    (
+      export WILTON_INSIGHT_USERNAME="$INSIGHT_USER" WILTON_PROXY_URL="http://127.0.0.1:$PROXY_PORT" \
+        WILTON_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT"
+      if "$INSIGHT_REUSES_COHERENCE"; then  # through the environment: spawn logs its command line
+        export WILTON_INSIGHT_PASSWORD="${WILTON_COHERENCE_PASSWORD:-}" \
+          WILTON_INSIGHT_PASSWORD_FILE="${WILTON_COHERENCE_PASSWORD_FILE:-}"
+        say "the insight sidecar logs in with the coherence sidecar's password (no WILTON_INSIGHT_PASSWORD)"
+      fi
       spawn insight "$ROOT/start_llm_insight.sh"
+    )
   else
     say "insight sidecar left out (WILTON_STACK_INSIGHT=0 or no start_llm_insight.sh)"
   fi

@@ -213,6 +213,53 @@ def test_stack_starts_the_proxy_with_the_bundled_cost_map(fake_stack: FakeStack)
     assert fake_stack.recorded("proxy")["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
 
 
+def test_stack_logs_both_sidecars_in_as_ui_username(fake_stack: FakeStack) -> None:
+    env = {k: v for k, v in STACK_ENV.items() if k != "WILTON_INSIGHT_PASSWORD"}
+    up = fake_stack.run("up", {**env, "PROXY_PORT": str(_free_port())})
+    assert up.returncode == 0, up.stderr
+    coherence, insight = fake_stack.recorded("start_coherence_daemon"), fake_stack.recorded("start_llm_insight")
+    assert coherence["env"]["WILTON_COHERENCE_USERNAME"] == "ops"
+    assert insight["env"]["WILTON_INSIGHT_USERNAME"] == "ops"
+    # no insight password of its own: the coherence sidecar's, for the same user, through the environment
+    assert insight["env"]["WILTON_INSIGHT_PASSWORD"] == env["WILTON_COHERENCE_PASSWORD"]
+    assert env["WILTON_COHERENCE_PASSWORD"] not in up.stdout + up.stderr + " ".join(insight["argv"])
+    assert env["WILTON_COHERENCE_PASSWORD"] not in (fake_stack.root / ".run/insight.log").read_text()
+
+
+@pytest.mark.parametrize("extra", [{"WILTON_STACK_COHERENCE": "0", "WILTON_COHERENCE_PASSWORD": ""},
+                                   {"WILTON_INSIGHT_USERNAME": "reader"}], ids=["no-coherence", "other-user"])
+def test_stack_refuses_an_insight_sidecar_without_a_password(fake_stack: FakeStack, extra: dict[str, str]) -> None:
+    """Not the development default admin/wilton, which the proxy refuses as UI_PASSWORD."""
+    env = {k: v for k, v in STACK_ENV.items() if k != "WILTON_INSIGHT_PASSWORD"}
+    up = fake_stack.run("up", {**env, "PROXY_PORT": str(_free_port()), **extra})
+    assert up.returncode == 1, up.stdout
+    assert "refusing to start" in up.stderr and "WILTON_INSIGHT_PASSWORD" in up.stderr
+    assert not (fake_stack.root / ".run/proxy.json").exists()
+
+
+def _readme_stack_exports() -> str:
+    """The `export` lines of README's `make up` recipe."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### A long-running local stack"):]
+    block = section[section.index("```sh\n") + 6:]
+    block = block[:block.index("```")]
+    return "\n".join(line for line in block.splitlines() if line.startswith("export "))
+
+
+def test_the_readme_recipe_starts_both_sidecars_with_a_login(fake_stack: FakeStack) -> None:
+    exports = _readme_stack_exports()
+    assert "UI_PASSWORD" in exports
+    result = subprocess.run(["bash", "-c", f'{exports}\nexport PROXY_PORT={_free_port()}\nexec "$0" up',
+                             str(fake_stack.root / "scripts/stack.sh")],
+                            capture_output=True, text=True, timeout=120, env=clean_env(WILTON_STACK_DASHBOARD="0"))
+    assert result.returncode == 0, result.stderr
+    ui = subprocess.run(["bash", "-c", f'{exports}\nprintf %s "$UI_USERNAME:$UI_PASSWORD"'], capture_output=True,
+                        text=True, env=clean_env()).stdout
+    for part, prefix in (("start_coherence_daemon", "WILTON_COHERENCE"), ("start_llm_insight", "WILTON_INSIGHT")):
+        env = fake_stack.recorded(part)["env"]
+        assert f"{env[f'{prefix}_USERNAME']}:{env[f'{prefix}_PASSWORD']}" == ui, part
+
+
 def test_stack_status_and_bad_action() -> None:
     status = subprocess.run([str(ROOT / "scripts/stack.sh"), "status"], capture_output=True, text=True, timeout=60,
                             env=clean_env())
