@@ -187,6 +187,22 @@ async def test_the_target_gauge_is_the_asked_target_without_bias_or_team_targets
     assert registry.get_sample_value("wilton_phi_target") == 0.6
 
 
+async def test_the_target_gauge_follows_an_admin_change_and_a_rebind_without_traffic():
+    """An admin PUT /wilton/target (a runtime write through the store) shows at once, and a (re)bind — a
+    worker start, a router re-install — shows the runtime target, not the config's, before any request."""
+    registry = CollectorRegistry()
+    settings = parse_settings({})
+    service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), metrics=Metrics(registry), rng=random.Random(3))
+    service.bind(DEMO_MODEL_LIST, None)
+    assert registry.get_sample_value("wilton_phi_target") == 0.75
+    await service.store.update_runtime(lambda runtime: (RuntimeSettings(phi_target=0.6), [{"what": "phi_target"}]))
+    assert registry.get_sample_value("wilton_phi_target") == 0.6  # no request routed since
+    service.bind(DEMO_MODEL_LIST, None)
+    assert registry.get_sample_value("wilton_phi_target") == 0.6
+    await service.store.set_runtime(RuntimeSettings(phi_target=0.7, phi_bias=0.1))
+    assert registry.get_sample_value("wilton_phi_target") == 0.7  # the asked target, without the bias
+
+
 def test_a_run_time_deployment_with_a_bad_tier_is_logged_once_and_counted(caplog):
     registry = CollectorRegistry()
     settings = parse_settings({})

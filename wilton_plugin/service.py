@@ -74,6 +74,7 @@ class WiltonService:
         self.rng = rng or random.Random()
         self.scorer = make_scorer(settings.scorer.name, settings.scorer.artifact)
         self.store: LocalStore | RedisStore = LocalStore(settings, clock)
+        self._watch_runtime(self.store)
         self.latency = Ewma(settings.selector.latency_ewma_alpha)
         self.tokens = Ewma(0.05)  # mean total tokens per request, per model group
         self.quantiles: dict[str, ScoreQuantiles] = {}
@@ -99,10 +100,29 @@ class WiltonService:
         if self.metrics is not None:
             self.metrics.declare([spec for specs in self.groups.values() for spec in specs] + list(self.specs.values()),
                                  self.settings.phi_unit)
-            self.metrics.phi_target.set(self.settings.phi_target)
         if redis_client is not None and not isinstance(self.store, RedisStore):
             self.store = RedisStore(self.settings, redis_client, self.clock, metrics=self.metrics)
+            self._watch_runtime(self.store)
             log.info("wilton: φ window and runtime settings shared through Redis")
+        self._show_target()
+
+    def _show_target(self) -> None:
+        """``wilton_phi_target`` from the runtime settings this worker last saw (no I/O)."""
+        if self.metrics is not None:
+            self.metrics.phi_target.set(base_target(self.settings, self.store.runtime_hint()))
+
+    def _watch_runtime(self, store: LocalStore | RedisStore) -> None:
+        """Show the target again whenever ``store`` writes or reads the runtime settings (an admin PUT,
+        GET /wilton/status), not only when this worker next routes a request."""
+        for name in ("update_runtime", "set_runtime", "read_runtime"):
+            method = getattr(store, name)
+
+            async def watched(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+                result = await _method(*args, **kwargs)
+                self._show_target()
+                return result
+
+            setattr(store, name, watched)
 
     def spec_of(self, deployment: Mapping[str, Any]) -> DeploymentSpec | None:
         """The spec of a deployment dict, or None if Wilton does not manage it.
@@ -187,7 +207,7 @@ class WiltonService:
                                             score, facts.team_id, self.decisions.prompt_of(messages)))
         if self.metrics is not None:
             self.metrics.decisions.labels(tier=decision.tier, reason=decision.reason).inc()
-            self.metrics.phi_target.set(base_target(self.settings, snapshot.runtime))
+            self.metrics.phi_target.set(base_target(self.settings, snapshot.runtime))  # Redis: refreshed by snapshots
         return by_key[decision.deployment.key]
 
     def headers(self, call_id: str) -> dict[str, str]:
