@@ -203,6 +203,38 @@ async def test_the_target_gauge_follows_an_admin_change_and_a_rebind_without_tra
     assert registry.get_sample_value("wilton_phi_target") == 0.7  # the asked target, without the bias
 
 
+def test_config_deployments_without_an_id_declare_no_phantom_deployment_series():
+    """Specs parsed from the config before LiteLLM assigns ids have no deployment id: declaring them under
+    their model-group name made deployment="chat" series that stay at 0 for ever."""
+    registry = CollectorRegistry()
+    settings = parse_settings({})
+    model_list = [{k: v for k, v in d.items() if k != "model_info"} | {"model_info": {
+        k: v for k, v in d["model_info"].items() if k != "id"}} for d in DEMO_MODEL_LIST]
+    groups = check_groups(model_list, settings)
+    assert all(spec.deployment_id is None for specs in groups.values() for spec in specs)
+    service = WiltonService(settings, groups, metrics=Metrics(registry))
+    service.bind(DEMO_MODEL_LIST, None)  # the router's deployments, with their ids
+    labels = [sample.labels for family in registry.collect() for sample in family.samples]
+    deployments = {lab["deployment"] for lab in labels if "deployment" in lab}
+    assert deployments == {d["model_info"]["id"] for d in DEMO_MODEL_LIST}
+    assert "chat" not in deployments
+
+
+async def test_phi_has_no_series_before_the_window_has_work():
+    """wilton_phi read 0 (all frontier) after every start; it appears with the first served request."""
+    registry = CollectorRegistry()
+    settings = parse_settings({})
+    service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), metrics=Metrics(registry),
+                            rng=random.Random(3))
+    service.bind(DEMO_MODEL_LIST, None)
+    assert registry.get_sample_value("wilton_phi", {"unit": "requests"}) is None
+    assert not [s for f in registry.collect() if f.name == "wilton_phi" for s in f.samples]
+    chosen = await _route(service, "p1")
+    await service.served(Outcome("p1", chosen["model_info"]["id"], True, input_tokens=5, latency_s=0.01))
+    local = chosen["model_info"]["wilton_tier"] != "frontier"
+    assert registry.get_sample_value("wilton_phi", {"unit": "requests"}) == (1.0 if local else 0.0)
+
+
 def test_a_run_time_deployment_with_a_bad_tier_is_logged_once_and_counted(caplog):
     registry = CollectorRegistry()
     settings = parse_settings({})

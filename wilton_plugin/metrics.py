@@ -116,12 +116,18 @@ class Metrics:
             self.errors.labels(stage=stage)
 
     def declare(self, specs: Iterable[DeploymentSpec], phi_unit: str) -> None:
-        """Pre-initialise every label set the config implies, so series exist before traffic."""
-        for unit in PHI_UNITS:
-            if unit == phi_unit:
-                self.phi.labels(unit=unit)
+        """Pre-initialise every label set the config implies, so series exist before traffic.
+
+        ``wilton_phi`` is not pre-created: it would read 0 (a frontier-only φ) until the window has work.
+        A spec without a deployment id (a config deployment before LiteLLM assigns its hash id) is skipped:
+        its model-group name is no deployment, and its series would stay at 0 for ever.
+        """
+        if phi_unit not in PHI_UNITS:
+            raise ValueError(f"phi_unit must be one of {', '.join(PHI_UNITS)}, got {phi_unit!r}")
         for spec in specs:
-            deployment = spec.deployment_id or spec.model_group
+            if spec.deployment_id is None:
+                continue
+            deployment = spec.deployment_id
             for status in STATUSES:
                 self.requests.labels(spec.model_group, deployment, spec.tier, status)
             for direction in DIRECTIONS:
