@@ -63,6 +63,28 @@ def test_each_problem_is_one_line_with_its_fix(config, ollama, tmp_path):
     assert result.stdout.splitlines()[-1] == "doctor: 5 problem(s)"
 
 
+@pytest.mark.parametrize("url, reason", [
+    ("foo://x", "Redis URL must specify one of the following schemes"),
+    ("redis://:doctor-secret-pw@127.0.0.1:notaport", "Port could not be cast to integer value"),
+], ids=["scheme", "port"])
+def test_an_unreadable_redis_url_is_a_problem_line(config, tmp_path, url, reason):
+    """redis-py's ValueError is one problem line; the other checks still run and the summary prints."""
+    path = write_config(config, tmp_path)
+    dead = free_port()
+    result = doctor("--config", str(path), "--redis-url", url, "--prometheus-url", f"http://127.0.0.1:{dead}",
+                    "--timeout", "1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    redis_lines = [line for line in lines if "Redis" in line]
+    assert len(redis_lines) == 1 and redis_lines[0].startswith("PROBLEM  Redis: --redis-url is not a Redis URL (")
+    assert reason in redis_lines[0] and "Fix: give it as redis://" in redis_lines[0]
+    assert any("frontier-gpt-4o" in line and "answers" in line for line in lines)  # checked before Redis
+    assert any(line.startswith("PROBLEM  Prometheus:") for line in lines)  # and after it
+    assert lines[-1] == "doctor: 2 problem(s)"
+    assert "doctor-secret-pw" not in result.stdout
+
+
 def test_an_invalid_config_is_a_problem_too(config, tmp_path):
     config["wilton_settings"] = {"phi_target": 1.5}
     path = write_config(config, tmp_path)

@@ -159,9 +159,17 @@ def _check_redis(router: Mapping[str, Any], url: str | None, report: _Report, ti
     import redis
 
     if url:
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        except ValueError as exc:  # a scheme, port or option redis-py cannot read
+            report.problem(f"Redis: --redis-url is not a Redis URL ({_without_userinfo(str(exc), url).rstrip('.')})",
+                           "give it as redis://[:PASSWORD@]HOST:PORT[/DB] (or rediss://, unix:///PATH)")
+            return
         kwargs = client.connection_pool.connection_kwargs  # never print the URL: it may hold a password
-        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        if "path" in kwargs:
+            where = f"unix:{kwargs['path']}"
+        else:
+            where = f"{kwargs.get('host', '?')}:{kwargs.get('port', 6379)}"
     else:
         host, host_var = _resolve(router.get("redis_host"))
         port, port_var = _resolve(router.get("redis_port", 6379))
@@ -187,3 +195,9 @@ def _check_redis(router: Mapping[str, Any], url: str | None, report: _Report, ti
                        "start redis-server or correct router_settings.redis_host/redis_port (or --redis-url)")
     finally:
         client.close()
+
+
+def _without_userinfo(text: str, url: str) -> str:
+    """``text`` with the URL's user:password part (between :// and its last @) masked."""
+    userinfo = url.split("://", 1)[-1].rpartition("@")[0]
+    return text.replace(userinfo, "***") if userinfo else text
