@@ -235,6 +235,35 @@ async def test_phi_has_no_series_before_the_window_has_work():
     assert registry.get_sample_value("wilton_phi", {"unit": "requests"}) == (1.0 if local else 0.0)
 
 
+async def test_a_cache_hit_counts_as_served_work_but_teaches_no_latency():
+    """LiteLLM calls the success handler on cache hits: no upstream call, so no latency histogram sample and
+    no latency EWMA update (a 1 ms hit would make the selector prefer that deployment); the request was
+    routed (its debt charged) and served, so it counts in requests, tokens and the φ window."""
+    from wilton_plugin.proxy import outcome_of
+
+    registry = CollectorRegistry()
+    settings = parse_settings({})
+    service = WiltonService(settings, check_groups(DEMO_MODEL_LIST, settings), metrics=Metrics(registry),
+                            rng=random.Random(3))
+    service.bind(DEMO_MODEL_LIST, None)
+    chosen = await _route(service, "h1")
+    deployment, tier = chosen["model_info"]["id"], chosen["model_info"]["wilton_tier"]
+    slo = {"model_id": deployment, "startTime": 100.0, "endTime": 100.001, "prompt_tokens": 7, "cache_hit": True}
+    hit = outcome_of({"litellm_call_id": "h1", "standard_logging_object": slo}, success=True)
+    assert hit.cache_hit and hit.latency_s is not None
+    await service.served(hit)
+    assert service.latency.get(deployment) is None
+    labels = {"deployment": deployment, "tier": tier}
+    assert registry.get_sample_value("wilton_request_latency_seconds_count", labels) == 0
+    assert registry.get_sample_value("wilton_requests_total", {**labels, "model_group": "chat", "status": "success"}) == 1
+    assert (await service.store.totals()).total == 1.0
+    miss = outcome_of({"litellm_call_id": "h2", "standard_logging_object": {**slo, "cache_hit": None}}, success=True)
+    assert not miss.cache_hit
+    await service.served(miss)
+    assert service.latency.get(deployment) is not None
+    assert registry.get_sample_value("wilton_request_latency_seconds_count", labels) == 1
+
+
 def test_a_run_time_deployment_with_a_bad_tier_is_logged_once_and_counted(caplog):
     registry = CollectorRegistry()
     settings = parse_settings({})

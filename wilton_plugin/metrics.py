@@ -35,6 +35,9 @@ class Outcome:
     latency_s: float | None = None
     ttft_s: float | None = None  # time to first token, streaming only
     cost_usd: float = 0.0
+    # Served from LiteLLM's cache: no upstream call, so no latency to learn; still work the deployment's
+    # tier served (the balancer charged its debt when it routed), so it counts in requests, tokens and φ.
+    cache_hit: bool = False
 
     @property
     def tokens(self) -> int:
@@ -146,6 +149,8 @@ class Metrics:
             self.tokens.labels(spec.model_group, spec.tier, "input").inc(outcome.input_tokens)
         if outcome.output_tokens > 0:
             self.tokens.labels(spec.model_group, spec.tier, "output").inc(outcome.output_tokens)
+        if outcome.cache_hit:
+            return  # no upstream call: no latency, no time to first token, no cost of its own
         if outcome.latency_s is not None and outcome.latency_s >= 0:
             self.latency.labels(deployment, spec.tier).observe(outcome.latency_s)
         if outcome.ttft_s is not None and outcome.ttft_s >= 0:

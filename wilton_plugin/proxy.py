@@ -188,6 +188,7 @@ def outcome_of(kwargs: Mapping[str, Any], success: bool) -> Outcome:
         latency_s=latency,
         ttft_s=ttft,
         cost_usd=float(slo.get("response_cost") or 0.0),
+        cache_hit=slo.get("cache_hit") is True,
     )
 
 

@@ -242,7 +242,7 @@ class WiltonService:
             if pending is not None and pending.deltas:
                 await self._undo(pending)
             return
-        if outcome.latency_s is not None and outcome.deployment_id:
+        if outcome.latency_s is not None and outcome.deployment_id and not outcome.cache_hit:
             self.latency.update(outcome.deployment_id, outcome.latency_s)
         group = pending.model_group if pending else spec.model_group
         tokens = outcome.tokens
