@@ -13,6 +13,7 @@ from wilton_plugin.core.balancer import (
     LOCAL,
     ScoreQuantiles,
     SideDecision,
+    debt_change,
     debt_delta,
     decide_side,
     frontier_pressure,
@@ -159,6 +160,22 @@ def test_frontier_pressure(debt: float, f: float, slack: float, expected: float)
 )
 def test_debt_delta(side_: str, weight: float, f: float, expected: float) -> None:
     assert debt_delta(side_, weight, f) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("debt", "side_", "weight", "f", "expected"),
+    [(-50.0, FRONTIER, 1.0, 0.0, 1.0), (-50.0, LOCAL, 1.0, 0.0, 1.0), (50.0, LOCAL, 1.0, 1.0, -1.0),
+     (0.3, FRONTIER, 1.0, 1.0, -0.3), (-0.3, LOCAL, 2.0, 0.0, 0.3), (0.0, FRONTIER, 1.0, 0.0, 0.0)],
+)
+def test_debt_change_at_target_0_or_1_settles_towards_zero(debt: float, side_: str, weight: float, f: float,
+                                                           expected: float) -> None:
+    assert debt_change(debt, side_, weight, f) == pytest.approx(expected)
+
+
+@given(debt=st.floats(-50, 50), side_=st.sampled_from([LOCAL, FRONTIER]), weight=st.floats(0, 10),
+       f=st.floats(0.0, 1.0, exclude_min=True, exclude_max=True))
+def test_debt_change_at_an_ordinary_target_is_debt_delta(debt: float, side_: str, weight: float, f: float) -> None:
+    assert debt_change(debt, side_, weight, f) == debt_delta(side_, weight, f)
 
 
 @pytest.mark.parametrize(

@@ -292,6 +292,52 @@ def test_frontier_outage_spills_to_local() -> None:
     assert sum(d.side == FRONTIER for d in post) >= 10 + 10 - 2
 
 
+# --- degenerate targets: nothing can be owed --------------------------------------------------------
+
+LOCAL_ONLY = (SELFHOST, EDGE)
+
+
+@pytest.mark.parametrize(("target", "down_side_gone"), [(1.0, FRONTIER_ONLY), (0.0, LOCAL_ONLY)])
+def test_spills_at_target_0_or_1_owe_nothing_so_a_new_target_holds_at_once(target, down_side_gone) -> None:
+    """At local target 1 (or 0) the wanted side went down and every request spilled; once it is back and
+    the operator asks for 0.75, the very next requests hold 0.75 (no burst of old debt)."""
+    driver = Driver(parse_settings({"phi_target": target}), runtime=RuntimeSettings())
+    spills = driver.run([random.Random(i).random() for i in range(100)], down_side_gone)
+    assert all(d.reason == "spill" for d in spills)
+    assert abs(driver.debts.get(GLOBAL_DEBT, 0.0)) <= 1.0  # never more than one request's weight
+    driver.run([0.5] * 500)  # the side is back; the target still 0 or 1
+    driver.runtime = RuntimeSettings(phi_target=0.75)
+    after = driver.run([random.Random(1000 + i).random() for i in range(200)])
+    for size in (20, 200):
+        assert abs(sum(local_flags(after[:size])) - 0.75 * size) <= 2 * SLACK + 1e-9, size
+
+
+@pytest.mark.parametrize("target", [0.0, 1.0])
+def test_debt_owed_before_a_target_of_0_or_1_settles_there(target) -> None:
+    """Owed work (a frontier outage at 0.75) cannot be served back while one side takes everything: it
+    settles by one request's weight per request, so the later 0.75 is held from its first request."""
+    driver = Driver(parse_settings({"phi_target": 0.75}))
+    driver.run([0.5] * 400, LOCAL_ONLY)
+    assert driver.debts[GLOBAL_DEBT] == pytest.approx(50.0)  # max_debt of frontier work owed
+    driver.runtime = RuntimeSettings(phi_target=target)
+    driver.run([0.5] * 49)
+    assert driver.debts[GLOBAL_DEBT] == pytest.approx(1.0)
+    driver.run([0.5] * 10)
+    assert driver.debts[GLOBAL_DEBT] == 0.0
+    driver.runtime = RuntimeSettings()
+    after = driver.run([random.Random(7 + i).random() for i in range(40)])
+    assert abs(sum(local_flags(after)) - 30) <= 2 * SLACK + 1e-9
+
+
+def test_a_team_at_target_1_owes_nothing_while_the_global_share_still_counts_its_work() -> None:
+    driver = Driver(parse_settings({"phi_target": 0.75}))
+    for i in range(60):
+        d = driver.step(RequestFacts("chat", score=0.5, team_id="t", team_target=1.0), FRONTIER_ONLY)
+        assert d.reason == "spill"
+    assert driver.debts["team:t"] == 0.0
+    assert driver.debts[GLOBAL_DEBT] == pytest.approx(-45.0)  # 60 frontier requests: 0.75 local work owed each
+
+
 # --- team targets --------------------------------------------------------------------------------
 
 

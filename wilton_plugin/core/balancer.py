@@ -4,7 +4,8 @@ It keeps a *debt*: frontier work owed, in work units (one request, or one mean-s
 when φ is counted in tokens). Serving a request of weight w locally adds ``w * f`` (f = frontier
 target); serving it on the frontier subtracts ``w * (1 - f)``. The balancer keeps the debt inside
 ``[-slack, +slack]``, so any run of consecutive requests deviates from the target by at most
-``2 * slack`` work units: the share is held exactly, not on average. Inside the band the choice is
+``2 * slack`` work units: the share is held exactly, not on average. At a target of 0 or 1 nothing
+can be owed: the debt settles towards 0 (``debt_change``). Inside the band the choice is
 free and goes by difficulty: the request goes to the frontier when its score is above a
 threshold, a quantile of recent scores, lowered as the debt grows (see ``ScoreQuantiles``).
 """
@@ -91,6 +92,19 @@ def _other(side: str) -> str:
 def debt_delta(side: str, weight: float, frontier_target: float) -> float:
     """How serving ``weight`` on ``side`` changes the debt."""
     return weight * (frontier_target - (1.0 if side == FRONTIER else 0.0))
+
+
+def debt_change(debt: float, side: str, weight: float, frontier_target: float) -> float:
+    """How serving ``weight`` on ``side`` changes a debt that stands at ``debt``.
+
+    At an ordinary target, ``debt_delta``. At a target of 0 or 1 one side takes all the work, so
+    owed work could never be served back (a spill-over at local target 1 would owe local work for
+    ever, and burst out when the target changes): the debt settles towards 0 by up to ``weight`` per
+    request instead, whatever the side.
+    """
+    if 0.0 < frontier_target < 1.0:
+        return debt_delta(side, weight, frontier_target)
+    return -math.copysign(min(abs(debt), weight), debt) if debt else 0.0
 
 
 def settle_debt(debt: float, delta: float, max_debt: float) -> float:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from wilton_plugin.core.balancer import FRONTIER, LOCAL, ScoreQuantiles, debt_delta, decide_side, frontier_pressure
+from wilton_plugin.core.balancer import FRONTIER, LOCAL, ScoreQuantiles, debt_change, decide_side, frontier_pressure
 from wilton_plugin.core.selector import Candidate, eligible, select
 from wilton_plugin.settings import LOCAL_TIERS, TIERS, WiltonSettings
 
@@ -127,10 +127,10 @@ def decide(
     forgive = choice.reason == "spill" and settings.spill_policy == "forgive"
     deltas: dict[str, float] = {}
     if not forgive:
-        deltas[debt_key] = debt_delta(choice.side, facts.weight, frontier_target)
+        deltas[debt_key] = debt_change(debt, choice.side, facts.weight, frontier_target)
         if debt_key != GLOBAL_DEBT:  # team work counts in the global share too
             global_target = 1.0 - target_for(RequestFacts(facts.model_group), settings, runtime)[0]
-            deltas[GLOBAL_DEBT] = debt_delta(choice.side, facts.weight, global_target)
+            deltas[GLOBAL_DEBT] = debt_change(debts.get(GLOBAL_DEBT, 0.0), choice.side, facts.weight, global_target)
     return Decision(deployment, choice.side, choice.reason, phi_target, debt_key, deltas, threshold)
 
 
