@@ -126,3 +126,35 @@ def test_progress_is_a_bar_on_a_tty_and_lines_otherwise():
         meter.update(done, 0)
     lines = plain.getvalue().splitlines()
     assert "\r" not in plain.getvalue() and 10 <= len(lines) <= 12 and lines[-1] == "progress: 100/100 done, 0 failed"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["hpc", "schedule-task", "--file", "F", "--concurrency", "abc"],
+         "argument --concurrency: must be a whole number >= 1, not 'abc'"),
+        (["hpc", "schedule-task", "--file", "F", "--concurrency", "0"],
+         "argument --concurrency: must be a whole number >= 1, not '0'"),
+        (["hpc", "schedule-task", "--file", "F", "--phi-target", "5"],
+         "argument --phi-target: must be a number in [0, 1], not '5'"),
+        (["hpc", "schedule-task", "--file", "F", "--phi-target", "nan"],
+         "argument --phi-target: must be a number in [0, 1], not 'nan'"),
+        (["hpc", "schedule-task", "--file", "F", "--timeout", "-1"],
+         "argument --timeout: must be a number of seconds > 0, not '-1'"),
+        (["hpc", "schedule-task", "--file", "F", "--timeout", "inf"],
+         "argument --timeout: must be a number of seconds > 0, not 'inf'"),
+        (["status", "--timeout", "-1"], "argument --timeout: must be a number of seconds > 0, not '-1'"),
+        (["doctor", "--config", "F", "--timeout", "nan"],
+         "argument --timeout: must be a number of seconds > 0, not 'nan'"),
+    ],
+    ids=["concurrency-abc", "concurrency-0", "phi-5", "phi-nan", "timeout-negative", "timeout-inf", "status-timeout",
+         "doctor-timeout"],
+)
+def test_a_bad_number_is_a_usage_error_saying_what_is_valid(capsys, argv, message):
+    """argparse's usage, then one line saying what is valid; exit 2 before anything is sent."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith(f"error: {message}"), err
+    assert "_positive_int" not in err and "ValueError" not in err

@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from wilton_plugin.cli.argtypes import seconds
+
 ENV_PREFIX = "os.environ/"
 OLLAMA_PREFIXES = ("ollama/", "ollama_chat/")
 # providers whose key LiteLLM reads from the environment when litellm_params.api_key is absent
@@ -30,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--proxy-url", default=None, help="also check the proxy's /health/liveliness")
     parser.add_argument("--redis-url", default=None, help="Redis to check (default: router_settings.redis_host/port)")
     parser.add_argument("--prometheus-url", default=None, help="Prometheus to check (GET /-/ready)")
-    parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="per-check timeout (default 3)")
+    parser.add_argument("--timeout", type=seconds, default=3.0, metavar="SECONDS",
+                        help="per-check timeout, > 0 (default 3)")
     parser.set_defaults(func=_doctor)
 
 

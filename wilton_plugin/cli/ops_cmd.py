@@ -8,6 +8,7 @@ import math
 import os
 from typing import Any
 
+from wilton_plugin.cli.argtypes import seconds
 from wilton_plugin.errors import WiltonError
 
 DEFAULT_PROXY_URL = "http://127.0.0.1:4000"
@@ -27,7 +28,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", default=None, help="admin password (env WILTON_ADMIN_PASSWORD); visible in the process list, prefer the file")
     parser.add_argument("--password-file", default=None, metavar="PATH", help="read the password from a file (env WILTON_ADMIN_PASSWORD_FILE)")
     parser.add_argument("--api-key", default=None, help="LiteLLM master key instead of a user (env LITELLM_MASTER_KEY)")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="HTTP timeout (default 10)")
+    parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS", help="HTTP timeout, > 0 (default 10)")
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
 
 

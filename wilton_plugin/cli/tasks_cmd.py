@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from wilton_plugin.cli.argtypes import positive_int, seconds, share
 from wilton_plugin.cli.tasks import Result, Task, TaskFileError, load_tasks, progress_bar, render, summarise
 
 EXIT_BAD_FILE = 2
@@ -37,12 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help=f"proxy base URL (env WILTON_PROXY_URL; default {DEFAULT_PROXY_URL})")
     run.add_argument("--api-key", default=None,
                      help="bearer key for requests without a team_key (env WILTON_API_KEY, then LITELLM_MASTER_KEY)")
-    run.add_argument("--concurrency", type=_positive_int, default=4, metavar="N",
-                     help="requests in flight at once (default 4)")
-    run.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
-                     help="per-request timeout (default 120)")
-    run.add_argument("--phi-target", type=float, default=0.75,
-                     help="target phi when the proxy's /wilton/status is not reachable (default 0.75)")
+    run.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
+                     help="requests in flight at once, >= 1 (default 4)")
+    run.add_argument("--timeout", type=seconds, default=120.0, metavar="SECONDS",
+                     help="per-request timeout, > 0 (default 120)")
+    run.add_argument("--phi-target", type=share, default=0.75,
+                     help="target phi in [0, 1] when the proxy's /wilton/status is not reachable (default 0.75)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     run.set_defaults(func=_schedule)
     hpc.set_defaults(func=lambda _args: _usage(hpc))
@@ -51,13 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def _schedule(args: argparse.Namespace) -> int:
