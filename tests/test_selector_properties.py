@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from wilton_plugin.core.selector import Candidate, select, utilities
 from wilton_plugin.errors import RoutingError
@@ -89,3 +90,21 @@ def test_selector_single_candidate_needs_no_randomness() -> None:
             raise AssertionError("random() called for a single candidate")
 
     assert select([c("only")], SelectorSettings(), NoRandom()).key == "only"
+
+
+@pytest.mark.parametrize("weights", [(1e308, 1e308), (1.5e308, 1e308), (5e-324, 5e-324)])
+def test_selector_weights_are_ratios_whatever_their_size(weights: tuple[float, float]) -> None:
+    """Weights near the float limits (the admin API takes any finite weight) neither overflow the sum to inf
+    (then the last candidate always won) nor underflow it to 0."""
+    counts = pick_counts([c("a", weight=weights[0]), c("b", weight=weights[1])])
+    p_a = 1.0 / (1.0 + weights[1] / weights[0])  # the sum of the weights may not be a float
+    assert abs(counts["a"] / 2000 - p_a) <= 4 * math.sqrt(p_a * (1 - p_a) / 2000), counts
+
+
+@hsettings(max_examples=100, deadline=None, database=None)
+@given(weights=st.lists(st.sampled_from([0.5, 0.75, 1.0]), min_size=2, max_size=5), k=st.sampled_from([-1000, -1, 0, 1, 600, 1022, 1023]),
+       seed=st.integers(0, 2**32))
+def test_selector_picks_the_same_when_every_weight_is_scaled(weights: list[float], k: int, seed: int) -> None:
+    pool = [c(str(i), phi=i / 5, weight=w) for i, w in enumerate(weights)]
+    scaled = [c(str(i), phi=i / 5, weight=math.ldexp(w, k)) for i, w in enumerate(weights)]
+    assert select(scaled, SelectorSettings(), random.Random(seed)).key == select(pool, SelectorSettings(), random.Random(seed)).key

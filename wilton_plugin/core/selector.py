@@ -3,7 +3,8 @@
 Each eligible candidate gets a utility in [0, 1] from its phi_score, its observed latency (EWMA,
 relative to the slowest candidate) and its cost per token (relative to the dearest), weighed by
 ``SelectorSettings``. The pick is random with probability proportional to
-``runtime_weight * exp(sharpness * utility)``, so load spreads while the best candidate gets most
+``runtime_weight * exp(sharpness * utility)`` (only ratios of weights matter: any finite
+weight, however large or small, is fine), so load spreads while the best candidate gets most
 of it, and latency keeps being observed for every candidate. A runtime weight of 0 excludes a
 candidate.
 """
@@ -63,7 +64,8 @@ def select(candidates: Sequence[Candidate], settings: SelectorSettings, rng: ran
         return pool[0]
     scores = utilities(pool, settings)
     best = max(scores)
-    weights = [c.weight * math.exp(settings.sharpness * (u - best)) for c, u in zip(pool, scores)]
+    heaviest = max(c.weight for c in pool)  # weights relative to it: huge ones cannot sum to inf, tiny ones to 0
+    weights = [c.weight / heaviest * math.exp(settings.sharpness * (u - best)) for c, u in zip(pool, scores)]
     point = rng.random() * sum(weights)
     for candidate, weight in zip(pool, weights):
         point -= weight
