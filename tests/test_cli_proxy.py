@@ -98,15 +98,6 @@ def test_failed_tasks_exit_1_with_the_summary(proxy, tmp_path):
     assert "failed: task 'no-group': 400:" in text.stdout
 
 
-def test_an_unreachable_proxy_fails_every_task_and_falls_back_to_the_flag_target(tmp_path):
-    path = _tasks(tmp_path, 3)
-    result = wiltonctl("hpc", "schedule-task", "--file", path, "--proxy-url", "http://127.0.0.1:9", "--json",
-                       "--phi-target", "0.8")
-    assert result.returncode == 1
-    summary = json.loads(result.stdout)
-    assert summary["failed"] == 3 and summary["phi"]["target"] == 0.8 and summary["phi"]["target_source"] == "--phi-target"
-
-
 def test_status_target_and_weights_as_a_user(proxy, tmp_path):
     secret = tmp_path / "password"
     secret.write_text(PASSWORD + "\n", encoding="utf-8")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from wilton_plugin.cli.main import main
 from wilton_plugin.cli.tasks import Result, TaskFileError, load_tasks, parse_tasks, percentile, render, summarise
+from wilton_plugin.cli import tasks_cmd
 from wilton_plugin.cli.tasks_cmd import _Progress
 
 
@@ -158,3 +162,54 @@ def test_a_bad_number_is_a_usage_error_saying_what_is_valid(capsys, argv, messag
     err = capsys.readouterr().err
     assert err.splitlines()[-1].endswith(f"error: {message}"), err
     assert "_positive_int" not in err and "ValueError" not in err
+
+
+def test_an_unreachable_proxy_stops_after_the_probe_with_one_line(tmp_path):
+    with socket.socket() as sock:  # a loopback port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = _write(tmp_path, [{"id": str(i), "prompt": "hi"} for i in range(50)])
+    result = subprocess.run([sys.executable, "-m", "wilton_plugin.cli.main", "hpc", "schedule-task", "--file", path,
+                             "--proxy-url", f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"wiltonctl: the proxy at http://127.0.0.1:{port} cannot be reached (ConnectError")
+    assert "no task was sent" in result.stderr and "--proxy-url" in result.stderr
+
+
+def _recording(handler):
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return handler(request)
+
+    return seen, httpx.MockTransport(record)
+
+
+def test_the_probe_is_the_only_request_when_no_connection_can_be_made():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    seen, transport = _recording(refuse)
+    tasks = parse_tasks([{"id": str(i), "prompt": "hi"} for i in range(20)])
+    with pytest.raises(tasks_cmd.ProxyUnreachable, match="cannot be reached"):
+        asyncio.run(tasks_cmd.run_tasks(tasks, "http://proxy.test", None, concurrency=4, timeout=5, phi_target=0.75,
+                              progress=None, transport=transport))
+    assert seen == ["/wilton/status"]
+
+
+def test_a_proxy_answering_an_http_error_still_gets_the_tasks():
+    """Reachable: a 500 (or 401) from /wilton/status is no reason to stop; --phi-target is the target."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/wilton/status":
+            return httpx.Response(500, json={"error": "boom"})
+        return httpx.Response(200, headers={"x-wilton-tier": "edge", "x-litellm-model-id": "edge-1"},
+                              json={"model": "m", "usage": {"prompt_tokens": 2, "completion_tokens": 3}})
+
+    seen, transport = _recording(answer)
+    tasks = parse_tasks([{"id": str(i), "prompt": "hi"} for i in range(3)])
+    summary = asyncio.run(tasks_cmd.run_tasks(tasks, "http://proxy.test", None, concurrency=2, timeout=5, phi_target=0.8,
+                                    progress=None, transport=transport))
+    assert summary["failed"] == 0 and seen.count("/v1/chat/completions") == 3
+    assert summary["phi"]["target"] == 0.8 and summary["phi"]["target_source"] == "--phi-target"

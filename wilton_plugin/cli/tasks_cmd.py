@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from wilton_plugin.cli.argtypes import positive_int, seconds, share
 from wilton_plugin.cli.tasks import Result, Task, TaskFileError, load_tasks, progress_bar, render, summarise
+from wilton_plugin.errors import WiltonError
 
 EXIT_BAD_FILE = 2
 DEFAULT_PROXY_URL = "http://127.0.0.1:4000"
@@ -30,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "summary per tier and deployment: requests, tokens, latency p50/p95, cost, and the observed local "
         "share (phi) against the target (from GET /wilton/status when reachable, else --phi-target). "
         "Deployments whose id or model contains 'simulated' are marked simulated. "
-        "Exit 0 when every task succeeded, 1 when any failed (the summary is still printed), "
-        "2 when the task file is invalid.",
+        "Exit 0 when every task succeeded, 1 when any failed (the summary is still printed) or when the proxy "
+        "cannot be reached at all (nothing is sent), 2 when the task file is invalid.",
     )
     run.add_argument("--file", required=True, metavar="TASKS.json", help="the task file")
     run.add_argument("--proxy-url", default=os.environ.get("WILTON_PROXY_URL", DEFAULT_PROXY_URL),
@@ -67,13 +68,21 @@ def _schedule(args: argparse.Namespace) -> int:
     return 1 if summary["failed"] else 0
 
 
+class ProxyUnreachable(WiltonError):
+    """The proxy could not be reached at all (no connection): no task is sent."""
+
+
 async def run_tasks(tasks: list[Task], proxy_url: str, api_key: str | None, *, concurrency: int, timeout: float,
-                    phi_target: float, progress: TextIO | None) -> dict[str, Any]:
-    """Send every task (at most ``concurrency`` at once) and return the summary."""
+                    phi_target: float, progress: TextIO | None, transport: Any = None) -> dict[str, Any]:
+    """Send every task (at most ``concurrency`` at once) and return the summary.
+
+    ProxyUnreachable, before any task is sent, when the ``/wilton/status`` probe finds no proxy at
+    ``proxy_url`` (an HTTP error answer is not that: the tasks are sent). ``transport``: httpx's, for tests.
+    """
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=proxy_url, timeout=timeout, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=proxy_url, timeout=timeout, limits=limits, transport=transport) as client:
         target, source = await _target(client, api_key, phi_target)
         queue: asyncio.Queue[Task] = asyncio.Queue()
         for task in tasks:
@@ -98,16 +107,30 @@ async def run_tasks(tasks: list[Task], proxy_url: str, api_key: str | None, *, c
 
 
 async def _target(client: Any, api_key: str | None, fallback: float) -> tuple[float, str]:
-    """The proxy's effective phi_target, or the fallback when /wilton/status does not answer."""
+    """The proxy's effective phi_target, or the fallback when /wilton/status gives none.
+
+    ProxyUnreachable when no connection to the proxy can be made: every task would fail the same way.
+    """
     import httpx
 
     try:
         response = await client.get("/wilton/status", headers=_auth(api_key), timeout=5)
         if response.status_code == 200:
             return float(response.json()["phi_target"]), "proxy"
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split()).rstrip(":.")
+        raise ProxyUnreachable(f"the proxy at {_shown(str(client.base_url))} cannot be reached ({reason}); no task "
+                               "was sent. Start it or correct --proxy-url (env WILTON_PROXY_URL)") from None
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         pass
     return fallback, "--phi-target"
+
+
+def _shown(url: str) -> str:
+    """``url`` without a user:password part."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if sep and at else url
 
 
 def _auth(key: str | None) -> dict[str, str]:
