@@ -140,6 +140,25 @@ def test_bad_value_is_one_line_naming_key_value_and_valid(raw: dict[str, Any], k
     assert_one_line(err, key, valid)
 
 
+@pytest.mark.parametrize(("raw", "key"), [
+    ({"redis_password": "hunter2-secret"}, "redis_password"),
+    ({"window": {"password": "hunter2-secret"}}, "window.password"),
+])
+def test_an_unknown_key_is_named_but_its_value_never_shown(raw: dict[str, Any], key: str) -> None:
+    err = config_error(raw)
+    assert_one_line(err, key, "Unknown key")
+    assert "hunter2" not in str(err)
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    ({"teams": {"a\nb": 2}}, "teams.'a\\nb'"),
+    ({"x\ny": 1}, "'x\\ny'"),
+    ({"scorer": {"na\rme": "learned"}}, "scorer.'na\\rme'"),
+])
+def test_a_key_with_a_line_break_keeps_the_error_on_one_line(raw: dict[str, Any], key: str) -> None:
+    assert_one_line(config_error(raw), key)
+
+
 def test_block_that_is_not_a_mapping() -> None:
     err = config_error(["phi_target", 0.5])
     assert_one_line(err, "wilton_settings", "mapping")

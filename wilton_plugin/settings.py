@@ -160,10 +160,16 @@ def _mapping(key: str, value: object) -> Mapping[str, Any]:
     return value
 
 
+def _key_text(name: object) -> str:
+    """A YAML key as it can stand in a one-line error: itself when printable, else its repr."""
+    return name if isinstance(name, str) and name.isprintable() and name else repr(name)
+
+
 def _known_keys(key: str, block: Mapping[str, Any], known: tuple[str, ...]) -> None:
     for name in block:
-        if name not in known:
-            raise ConfigError(f"{key}.{name}" if key else name, block[name], f"Unknown key; valid keys: {', '.join(known)}.")
+        if name not in known:  # its value is not shown: a misplaced key may hold a secret (redis_password)
+            raise ConfigError(f"{key}.{_key_text(name)}" if key else _key_text(name), HIDDEN,
+                              f"Unknown key; valid keys: {', '.join(known)}.")
 
 
 # --- the wilton_settings block ---------------------------------------------------------------
@@ -294,7 +300,7 @@ def _parse_scorer(block: Mapping[str, Any]) -> ScorerSettings:
 
 
 def _parse_teams(block: Mapping[str, Any]) -> Mapping[str, float]:
-    return {str(team): _number(f"teams.{team}", target, 0.0, 1.0) for team, target in block.items()}
+    return {str(team): _number(f"teams.{_key_text(team)}", target, 0.0, 1.0) for team, target in block.items()}
 
 
 def _prefix(value: object) -> str:
@@ -338,7 +344,7 @@ def parse_deployment(deployment: Mapping[str, Any], where: str = "deployment") -
         )
     for name in info:
         if isinstance(name, str) and name.startswith("wilton_") and name not in MODEL_INFO_KEYS:
-            raise ConfigError(f"{where}.model_info.{name}", HIDDEN, f"Unknown Wilton key; valid: {', '.join(MODEL_INFO_KEYS)}.")
+            raise ConfigError(f"{where}.model_info.{_key_text(name)}", HIDDEN, f"Unknown Wilton key; valid: {', '.join(MODEL_INFO_KEYS)}.")
     if "wilton_tier" not in info:
         if "wilton_phi_score" in info:
             raise ConfigError(f"{where}.model_info.wilton_phi_score", info["wilton_phi_score"], "Set model_info.wilton_tier too.")
