@@ -408,6 +408,8 @@ CONFIG_ERRORS = {
     "seed password hashed": ({**ENV, "WILTON_ADMIN_USERS": f"admin:{hash_password('wilton', n=2**12)}"},
                              "WILTON_ADMIN_USERS", "well-known password 'wilton'"),
     "seed password in UI_PASSWORD": ({"WILTON_JWT_SECRET": SECRET, "UI_PASSWORD": "wilton"}, "UI_PASSWORD", "WILTON_DEV_MODE=1"),
+    "bad UI_USERNAME": ({"WILTON_JWT_SECRET": SECRET, "UI_USERNAME": "ops team\n", "UI_PASSWORD": "s3cret-pass"},
+                        "UI_USERNAME", "1-64 of A-Z"),
     "bad dev flag": ({"WILTON_DEV_MODE": "yes"}, "WILTON_DEV_MODE", "Valid values"),
     "bad expiry": ({"WILTON_JWT_EXPIRES_SECONDS": "0"}, "WILTON_JWT_EXPIRES_SECONDS", "[10, 86400]"),
 }

@@ -266,6 +266,8 @@ def _ui_user_name(environ: Mapping[str, str]) -> str | None:
     if not password:
         return None
     name = environ.get("UI_USERNAME") or "admin"
+    if not _NAME.match(name):
+        raise ConfigError("UI_USERNAME", name, "A user name of 1-64 of A-Z a-z 0-9 _ . @ -.")
     if password == SEED_PASSWORD and environ.get("WILTON_DEV_MODE") != "1":
         raise ConfigError("UI_PASSWORD", REDACTED, f"The well-known password '{SEED_PASSWORD}' is refused; choose another or set WILTON_DEV_MODE=1.")
     return name
