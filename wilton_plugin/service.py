@@ -113,16 +113,8 @@ class WiltonService:
 
     def _watch_runtime(self, store: LocalStore | RedisStore) -> None:
         """Show the target again whenever ``store`` writes or reads the runtime settings (an admin PUT,
-        GET /wilton/status), not only when this worker next routes a request."""
-        for name in ("update_runtime", "set_runtime", "read_runtime"):
-            method = getattr(store, name)
-
-            async def watched(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
-                result = await _method(*args, **kwargs)
-                self._show_target()
-                return result
-
-            setattr(store, name, watched)
+        GET /wilton/status, a routing snapshot), not only when this worker next routes a request."""
+        store.watch_runtime(lambda runtime: self._show_target())
 
     def spec_of(self, deployment: Mapping[str, Any]) -> DeploymentSpec | None:
         """The spec of a deployment dict, or None if Wilton does not manage it.

@@ -127,8 +127,24 @@ class LocalStore:
         self.clock = clock
         self.debts: dict[str, float] = {}
         self.window = PhiWindow(settings.window.kind, settings.window.size)
+        self._on_runtime: Callable[[RuntimeSettings], None] | None = None
         self.runtime = RuntimeSettings()
         self.audit: deque[Mapping[str, Any]] = deque(maxlen=AUDIT_KEEP)
+
+    @property
+    def runtime(self) -> RuntimeSettings:
+        """The runtime settings (for a Redis store's mirror: the last ones read or written)."""
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, value: RuntimeSettings) -> None:
+        self._runtime = value
+        if self._on_runtime is not None:
+            self._on_runtime(value)
+
+    def watch_runtime(self, callback: Callable[[RuntimeSettings], None]) -> None:
+        """Call ``callback`` with the runtime settings whenever they are set (written, or read anew)."""
+        self._on_runtime = callback
 
     async def snapshot(self, debt_keys: tuple[str, ...]) -> Snapshot:
         """Current debts and runtime settings."""
@@ -292,6 +308,10 @@ class RedisStore:
     def runtime_hint(self) -> RuntimeSettings:
         """The runtime settings last seen, without I/O."""
         return self.mirror.runtime
+
+    def watch_runtime(self, callback: Callable[[RuntimeSettings], None]) -> None:
+        """Call ``callback`` with the runtime settings whenever they are written or read from Redis."""
+        self.mirror.watch_runtime(callback)
 
     async def close(self) -> None:
         """The client belongs to LiteLLM's router cache: leave it open."""
