@@ -145,14 +145,25 @@ class ProxyProcess(ServerProcess):
 
 
 class _LocalServer:
-    """A server process of ours with a scratch directory: ``stop`` ends it, ``close`` also cleans up."""
+    """A server process of ours with a scratch directory: ``stop`` ends it, ``close`` also cleans up.
+
+    A failed ``start`` closes too (no process, no directory left behind); make a new server to retry.
+    """
 
     process: subprocess.Popen[bytes] | None
     _dir: str | Path
     stop_timeout = 10.0
 
     def start(self) -> Any:
-        """Start the server (subclasses)."""
+        """Start the server and wait until it is ready; on any failure, stop it and remove the directory."""
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> Any:
+        """Start the server and wait until it is ready (subclasses); raise when it is not."""
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -186,7 +197,7 @@ class RedisServer(_LocalServer):
         self.process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.mkdtemp(prefix="wilton-redis-")
 
-    def start(self) -> RedisServer:
+    def _start(self) -> RedisServer:
         """Start it and wait until it answers PING."""
         binary = shutil.which("redis-server")
         if binary is None:
@@ -201,8 +212,10 @@ class RedisServer(_LocalServer):
         while time.monotonic() < deadline:
             if self.ping():
                 return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode} before answering on "
+                                   f"port {self.port}")
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
 
     def ping(self) -> bool:
@@ -243,7 +256,7 @@ class PrometheusServer(_LocalServer):
             ],
         }
 
-    def start(self) -> PrometheusServer:
+    def _start(self) -> PrometheusServer:
         """Start it and wait until it is ready."""
         binary = shutil.which("prometheus")
         if binary is None:
@@ -271,7 +284,6 @@ class PrometheusServer(_LocalServer):
                 if self.process.poll() is not None:
                     break
                 time.sleep(0.1)
-        self.stop()
         raise RuntimeError(f"prometheus did not become ready:\n{self.log_text()[-2000:]}")
 
     def log_text(self) -> str:
