@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--proxy-url", default=os.environ.get("WILTON_PROXY_URL", DEFAULT_PROXY_URL),
                      help=f"proxy base URL (env WILTON_PROXY_URL; default {DEFAULT_PROXY_URL})")
     run.add_argument("--api-key", default=None,
-                     help="bearer key for requests without a team_key (env WILTON_API_KEY, then LITELLM_MASTER_KEY)")
+                     help="bearer key for requests without a team_key; visible in the process list, prefer the "
+                     "environment (WILTON_API_KEY, then LITELLM_MASTER_KEY)")
     run.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
                      help="requests in flight at once, >= 1 (default 4)")
     run.add_argument("--timeout", type=seconds, default=120.0, metavar="SECONDS",
