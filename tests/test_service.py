@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from wilton_plugin.core.engine import RuntimeSettings
@@ -124,6 +125,14 @@ async def test_forced_tier_from_key_metadata_and_bad_team_target_is_ignored():
     chosen = await _route(service, "k1", metadata=metadata)
     assert chosen["model_info"]["wilton_tier"] == "edge"
     assert service.headers("k1")["x-wilton-reason"] == "forced"
+
+
+@pytest.mark.parametrize("value", [True, False, "lots", 1.5, float("nan")])
+def test_a_key_metadata_target_that_is_not_a_number_in_0_1_is_ignored(value):
+    # true was read as 1.0 (float(True)): a key flagged "wilton_phi_target: true" was sent all local
+    service = in_process_service()
+    assert service._team_target({"user_api_key_metadata": {"wilton_phi_target": value}}) is None
+    assert service._team_target({"user_api_key_metadata": {"wilton_phi_target": 1}}) == 1.0
 
 
 async def test_pending_decisions_are_bounded():

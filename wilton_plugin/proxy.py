@@ -137,8 +137,10 @@ class WiltonHandler(CustomLogger):
 
         LiteLLM logs a failure event only for the first failed attempt of a request (its logging
         object is shared by the retries), and a retry undoes the attempt before it when it routes; the
-        last attempt's change is undone here. Nothing is undone twice: each decision is undone once,
-        when it leaves ``pending``. Never changes the error the client gets.
+        last attempt's change is undone here. Each decision is undone once, when it leaves ``pending``;
+        if LiteLLM then reports the same call a success after all (a post-call hook failed a request
+        that was served, and the queued success event runs after this hook), ``served`` applies the
+        change again. Never changes the error the client gets.
         """
         try:
             call_id = request_data.get("litellm_call_id")

@@ -346,7 +346,7 @@ class WiltonService:
             if value is None:
                 continue
             try:
-                target = float(value)
+                target = math.nan if isinstance(value, bool) else float(value)  # true is not 1.0
             except (TypeError, ValueError):
                 target = math.nan
             if math.isfinite(target) and 0.0 <= target <= 1.0:
