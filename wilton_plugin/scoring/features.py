@@ -111,7 +111,8 @@ _LIST_ITEM_ENDS = (",", ";", " and", " or", " then")
 def lined_options(text: str) -> str:
     """``text`` with options written on one line put on lines of their own, as the rest of this
     module reads them; any other text is returned as it is."""
-    if "B)" not in text or "C)" not in text:
+    tail = text[-CHOICE_TAIL:] if len(text) > CHOICE_TAIL else text  # options come last
+    if "B)" not in tail or "C)" not in tail:
         return text
     lines = text.split("\n")
     changed = False
