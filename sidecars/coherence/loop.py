@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from sidecars.common.backoff import Backoff
+from sidecars.common.episodes import Episode
 from sidecars.common.redact import exception_line, exception_trace, redact_urls
 
 from sidecars.coherence.clients import AdminClient, NoData, PrometheusReader, SidecarError, phi_query_for, status_bias
@@ -38,17 +38,6 @@ log = logging.getLogger("wilton.coherence")
 
 #: a bias read back from the proxy that differs by more than this was changed by someone else
 BIAS_TOLERANCE = 1e-6
-
-#: a duration in a problem's text ("60 s"), which may grow while the problem stays the same
-_DURATION = re.compile(r"\b\d+(?:\.\d+)?(?:e[+-]?\d+)? s\b")
-
-
-def same_problem(a: str | None, b: str | None) -> bool:
-    """Whether two problem lines are one problem: equal once their durations are left out."""
-    if a is None or b is None:
-        return a is b
-    return _DURATION.sub("… s", a) == _DURATION.sub("… s", b)
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -100,11 +89,8 @@ class CoherenceLoop:
         self.state: ControllerState | None = None
         self._last_step: float | None = None
         self._holding: str | None = None  # the reason of the hold in progress, to log it once
-        # the problem being reported, so it is logged once: its kind ("failing", "falling back to …"), its
-        # line, and the iterations it has lasted
-        self._kind: str | None = None
-        self._problem: str | None = None
-        self._repeats = 0
+        # the problem being reported ("failing", "falling back to …"), so it is logged once
+        self._episode = Episode(log, "iteration")
         self.metrics.target.set(settings.target)
 
     # --- one iteration ----------------------------------------------------------------------------
@@ -285,16 +271,12 @@ class CoherenceLoop:
             kind, problem = "falling back to the proxy's /wilton/status", result.fallback
         else:
             kind, problem = None, None
-        if self._kind is not None and self._kind != kind:
-            log.info("recovered: no longer %s, after %d iteration(s)", self._kind, self._repeats)
-        new = kind != self._kind or not same_problem(problem, self._problem)
-        self._repeats = self._repeats + 1 if kind is not None and kind == self._kind else 1
-        self._kind, self._problem = kind, problem
+        new = self._episode.see(kind, problem)
         if kind is None:
             return
         retry = f"; next try in {retry_in:g} s" if retry_in is not None else ""
         if not new:
-            log.debug("still %s (%d iterations): %s%s", kind, self._repeats, problem, retry)
+            log.debug("still %s (%d iterations): %s%s", kind, self._episode.repeats, problem, retry)
         elif result.trace is not None:
             log.error("%s%s (logged again when it changes or ends)\n%s", problem, retry, result.trace)
         elif result.ok:

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from sidecars.common.backoff import Backoff
+from sidecars.common.episodes import Episode
 from sidecars.common.redact import exception_line, exception_trace
 
 from sidecars.insight import llm
@@ -74,10 +75,8 @@ class InsightJob:
     metrics: InsightMetrics = field(default_factory=InsightMetrics)
     clock: Callable[[], float] = time.time
     first_retry: float = FIRST_RETRY_S
-    # the problem being reported, so it is logged once: its kind ("failing", "partial"), its line, its runs
-    _kind: str | None = field(default=None, init=False, repr=False)
-    _problem: str | None = field(default=None, init=False, repr=False)
-    _runs: int = field(default=0, init=False, repr=False)
+    # the problem being reported ("failing", "partial"), so it is logged once
+    _episode: Episode = field(default_factory=lambda: Episode(log, "run"), init=False, repr=False)
     # why the last run that asked the LLM got no recommendations (None: it answered), so it is logged once
     _llm_problem: str | None = field(default=None, init=False, repr=False)
 
@@ -164,11 +163,7 @@ class InsightJob:
         """Log a run: a failure or a partial report when it starts or changes (at DEBUG while it repeats),
         one line when it ends, and every report written."""
         kind = {FAILED: "failing", PARTIAL: "partial"}.get(result.status)
-        if self._kind is not None and self._kind != kind:
-            log.info("recovered: no longer %s, after %d run(s)", self._kind, self._runs)
-        new = (kind, result.problem) != (self._kind, self._problem)
-        self._runs = self._runs + 1 if kind is not None and kind == self._kind else 1
-        self._kind, self._problem = kind, result.problem
+        new = self._episode.see(kind, result.problem)
         retry = f"; next try in {retry_in:.0f} s" if retry_in is not None else ""
         if result.status == FAILED:
             wrote = f"; wrote {result.report} with that note" if result.report is not None else ""
@@ -177,13 +172,13 @@ class InsightJob:
                 if result.trace:
                     log.debug("%s", result.trace)
             else:
-                log.debug("still failing (%d runs): %s%s%s", self._runs, result.problem, wrote, retry)
+                log.debug("still failing (%d runs): %s%s%s", self._episode.repeats, result.problem, wrote, retry)
             return result
         if result.status == PARTIAL:
             if new:
                 log.warning("partial report: %s (logged again when it changes or ends)", result.problem)
             else:
-                log.debug("still partial (%d runs): %s", self._runs, result.problem)
+                log.debug("still partial (%d runs): %s", self._episode.repeats, result.problem)
         log.info("wrote %s (%d recommendations%s)", result.report, result.recommendations,
                  "; partial" if result.status == PARTIAL else "")
         return result
