@@ -6,36 +6,33 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _checked(text: str, parse: Callable[[str], T], valid: Callable[[T], bool], expected: str) -> T:
+    """``parse(text)`` if it parses and is ``valid``, else the usage error naming what is expected."""
+    try:
+        value = parse(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"must be {expected}, not {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:
     """A whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
-    return value
+    return _checked(text, int, lambda v: v >= 1, "a whole number >= 1")
 
 
 def seconds(text: str) -> float:
     """A finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, not {text!r}")
-    return value
+    return _checked(text, float, lambda v: v > 0 and math.isfinite(v), "a number of seconds > 0")
 
 
 def share(text: str) -> float:
     """A finite number in [0, 1] (phi, the local share)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:  # also false for nan
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], not {text!r}")
-    return value
+    return _checked(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")  # false for nan
