@@ -199,7 +199,6 @@ class WiltonService:
                                             score, facts.team_id, self.decisions.prompt_of(messages)))
         if self.metrics is not None:
             self.metrics.decisions.labels(tier=decision.tier, reason=decision.reason).inc()
-            self.metrics.phi_target.set(base_target(self.settings, snapshot.runtime))  # Redis: refreshed by snapshots
         return by_key[decision.deployment.key]
 
     def headers(self, call_id: str) -> dict[str, str]:
@@ -262,9 +261,7 @@ class WiltonService:
         pending = self.pending.pop(call_id, None)
         if pending is not None and pending.deltas:
             await self._undo(pending)
-            self.undone[call_id] = pending
-            while len(self.undone) > MAX_UNDONE_DECISIONS:
-                self.undone.popitem(last=False)
+            _keep(self.undone, call_id, pending, MAX_UNDONE_DECISIONS)
 
     async def _undo(self, pending: Pending) -> None:
         """The work was served nowhere: give its debt change back (a retry decides afresh)."""
@@ -355,9 +352,14 @@ class WiltonService:
         return None
 
     def _remember(self, call_id: str, pending: Pending) -> None:
-        self.pending[call_id] = pending
-        while len(self.pending) > MAX_PENDING_DECISIONS:
-            self.pending.popitem(last=False)
+        _keep(self.pending, call_id, pending, MAX_PENDING_DECISIONS)
+
+
+def _keep(decisions: OrderedDict[str, Pending], call_id: str, pending: Pending, limit: int) -> None:
+    """Add a decision, dropping the oldest past ``limit``."""
+    decisions[call_id] = pending
+    while len(decisions) > limit:
+        decisions.popitem(last=False)
 
 
 def header_tier(headers: object) -> str | None:
