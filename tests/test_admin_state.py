@@ -45,6 +45,16 @@ def _app(redis_client=None, settings=None, env=ENV):
 def _client(app):
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("10.0.0.1", 1234)), base_url="http://test")
 
+async def _put_logged(app, caplog, path: str, **kwargs):
+    """PUT ``path`` on ``app`` with the audit log captured by ``caplog``."""
+    logging.getLogger("wilton.audit").addHandler(caplog.handler)
+    try:
+        async with _client(app) as c:
+            return await c.put(path, **kwargs)
+    finally:
+        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+
+
 
 @pytest.fixture
 async def redis_client(redis_server):
@@ -65,12 +75,7 @@ async def test_a_failing_audit_write_changes_nothing_and_says_so(redis_client, c
     assert store.shared
     await redis_client.set(store.audit_key, "not a list")  # LPUSH fails with WRONGTYPE
     caplog.set_level(logging.INFO, "wilton.audit")
-    logging.getLogger("wilton.audit").addHandler(caplog.handler)
-    try:
-        async with _client(app) as c:
-            r = await c.put(path, headers=H, json=body)
-    finally:
-        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+    r = await _put_logged(app, caplog, path, headers=H, json=body)
     assert r.status_code == 503 and "nothing changed" in r.json()["detail"]
     assert await redis_client.get(store.runtime_key) is None
     assert await store.read_runtime() == RuntimeSettings() and store.runtime_hint() == RuntimeSettings()
@@ -108,12 +113,7 @@ async def test_a_write_that_times_out_says_it_may_have_been_applied(redis_client
         return result
 
     service.store._publish = late
-    logging.getLogger("wilton.audit").addHandler(caplog.handler)
-    try:
-        async with _client(app) as c:
-            r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
-    finally:
-        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+    r = await _put_logged(app, caplog, "/wilton/target", headers=H, json={"phi_target": 0.5})
     assert r.status_code == 503 and "may have been applied" in r.json()["detail"]
     assert "nothing changed" not in r.json()["detail"]
     assert (await service.store.read_runtime()).phi_target == 0.5  # it was
@@ -185,12 +185,7 @@ async def test_a_write_that_lost_its_connection_after_being_sent_says_it_may_hav
     async with ReplyCutter(redis_server.port, cuts=1) as cutter:
         client = aioredis.Redis(host="127.0.0.1", port=cutter.port, retry=no_retry)
         app, service = _app(client)
-        logging.getLogger("wilton.audit").addHandler(caplog.handler)
-        try:
-            async with _client(app) as c:
-                r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.5})
-        finally:
-            logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+        r = await _put_logged(app, caplog, "/wilton/target", headers=H, json={"phi_target": 0.5})
         await client.aclose()
         assert cutter.cuts == 0  # the answer was cut
     assert r.status_code == 503 and "may have been applied" in r.json()["detail"]
@@ -284,12 +279,7 @@ async def test_a_change_that_keeps_conflicting_answers_409_and_changes_nothing(r
     racing = AnotherWriter(redis_client)
     app, service = _app(racing)
     racing.key = service.store.runtime_key
-    logging.getLogger("wilton.audit").addHandler(caplog.handler)
-    try:
-        async with _client(app) as c:
-            r = await c.put("/wilton/target", headers=H, json={"phi_target": 0.9, "team": "x"})
-    finally:
-        logging.getLogger("wilton.audit").removeHandler(caplog.handler)
+    r = await _put_logged(app, caplog, "/wilton/target", headers=H, json={"phi_target": 0.9, "team": "x"})
     assert r.status_code == 409 and "nothing changed" in r.json()["detail"]
     assert racing.writes == CAS_ATTEMPTS
     assert json.loads(await redis_client.get(service.store.runtime_key)) == {"phi_target": 0.4, "revision": f"other-{CAS_ATTEMPTS}"}
