@@ -21,7 +21,8 @@ from wilton_plugin import state
 from wilton_plugin.devstack import free_port
 from wilton_plugin.metrics import Metrics
 from wilton_plugin.settings import parse_settings
-from wilton_plugin.state import REDIS_TIMEOUT_S, Record, RedisStore, tagged_prefix
+from wilton_plugin.state import REDIS_TIMEOUT_S, RedisStore, tagged_prefix
+from wilton_plugin.state_local import LocalStore, Record
 
 
 class Clock:
@@ -297,7 +298,7 @@ async def test_window_totals_say_when_their_oldest_entry_was_recorded(client, ki
     # /wilton/status reports it, so the coherence sidecar can bound the age of a count window's φ.
     clock = Clock(1000.0)
     redis_store = _store(client, clock, window={"kind": kind, "size": size})
-    local_store = state.LocalStore(redis_store.settings, clock)
+    local_store = LocalStore(redis_store.settings, clock)
     for s in (redis_store, local_store):
         assert (await s.totals()).oldest is None
     for t in [1000.0 + 4 * i for i in range(11)]:  # 1000 .. 1040

@@ -11,7 +11,7 @@ from wilton_plugin.core.engine import RuntimeSettings
 from wilton_plugin.core.stats import Ewma
 from wilton_plugin.core.window import PhiWindow, WindowTotals
 from wilton_plugin.settings import parse_settings
-from wilton_plugin.state import LocalStore, Record, Snapshot
+from wilton_plugin.state_local import LocalStore, Record, Snapshot
 
 # --- PhiWindow -----------------------------------------------------------------------------------
 

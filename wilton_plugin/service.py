@@ -29,7 +29,8 @@ from wilton_plugin.decision_log import DecisionLog, DecisionRecord
 from wilton_plugin.errors import ConfigError
 from wilton_plugin.metrics import Metrics, Outcome
 from wilton_plugin.settings import LOCAL_TIERS, TIERS, DeploymentSpec, WiltonSettings, parse_deployment
-from wilton_plugin.state import LocalStore, Record, RedisStore
+from wilton_plugin.state import RedisStore
+from wilton_plugin.state_local import LocalStore, Record
 
 log = logging.getLogger("wilton")
 
